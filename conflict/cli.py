@@ -1,0 +1,7 @@
+"""flask commands for the conflict engine and named-account lists."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the conflict commands."""

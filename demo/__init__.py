@@ -1,0 +1,1 @@
+"""Demo data: real company names for the named-account list and partners."""

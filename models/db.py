@@ -1,0 +1,93 @@
+"""The engine and request-scoped session, SQLite tuning, and write serialisation helpers."""
+
+import contextlib
+import contextvars
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel
+
+import models  # noqa: F401  registers every table on SQLModel.metadata
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+db = SQLAlchemy(metadata=SQLModel.metadata)
+migrate = Migrate(render_as_batch=True, compare_type=True)
+
+# When set, the next SQLite transaction on this context starts with BEGIN IMMEDIATE, taking the
+# write lock up front so two writers are ordered instead of failing on lock upgrade.
+_immediate: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_immediate", default=False)
+
+
+def _sqlite_engine_events(engine: sa.Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        # In-memory databases refuse WAL; that is harmless.
+        with contextlib.suppress(Exception):
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
+
+
+def init_app(app: Flask) -> None:
+    """Bind the database to the app and tune SQLite connections."""
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            _sqlite_engine_events(db.engine)
+
+
+def session() -> Session:
+    """Return the session of the current request, command or job."""
+    return db.session()  # type: ignore[no-any-return]
+
+
+def set_write_intent(value: bool = True) -> contextvars.Token[bool]:
+    """Mark the current context as about to write (SQLite: BEGIN IMMEDIATE)."""
+    return _immediate.set(value)
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """Run a block whose transaction writes, ordering concurrent writers on SQLite."""
+    token = _immediate.set(True)
+    try:
+        yield
+    finally:
+        _immediate.reset(token)
+
+
+def lock_key(sess: Session, key: str) -> None:
+    """Serialise work on one key until the transaction ends (advisory lock on PostgreSQL).
+
+    On SQLite the transaction already holds the write lock (BEGIN IMMEDIATE), which orders
+    every writer, so nothing more is needed there.
+    """
+    if sess.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(key.encode()).digest()
+    lock_id = int.from_bytes(digest[:8], "big", signed=True)
+    sess.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id})
+
+
+def is_postgres(sess: Session) -> bool:
+    """Return True when the session talks to PostgreSQL."""
+    return sess.get_bind().dialect.name == "postgresql"

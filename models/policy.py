@@ -1,0 +1,101 @@
+"""Versioned policy: thresholds, SLAs, registration lifetime and the business calendar."""
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from pydantic import Field as PField
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from models.base import json_column, ts_column, utcnow
+
+
+class CalendarData(BaseModel):
+    """The national business calendar; districts add their own holidays."""
+
+    timezone: str = "America/New_York"
+    workdays: list[int] = PField(default_factory=lambda: [0, 1, 2, 3, 4])
+    day_start: str = "09:00"
+    day_end: str = "17:00"
+    holidays: list[str] = PField(
+        default_factory=lambda: [
+            "2026-01-01",
+            "2026-01-19",
+            "2026-05-25",
+            "2026-07-03",
+            "2026-09-07",
+            "2026-11-26",
+            "2026-11-27",
+            "2026-12-25",
+            "2027-01-01",
+            "2027-01-18",
+            "2027-05-31",
+            "2027-07-05",
+            "2027-09-06",
+            "2027-11-25",
+            "2027-11-26",
+            "2027-12-24",
+        ]
+    )
+
+
+class PolicyData(BaseModel):
+    """Every number the rules, SLAs and lifecycle read; never hard-coded elsewhere."""
+
+    pc_threshold: int = PField(default=4000, ge=0)
+    fuzzy_match_score: float = PField(default=92.0, ge=0, le=100)
+    fuzzy_review_score: float = PField(default=85.0, ge=0, le=100)
+    high_impact_value: int = PField(default=250_000, ge=0)
+    sla_hours: dict[str, float] = PField(default_factory=lambda: {"1": 16, "2": 16, "3": 24})
+    exception_sla_hours: dict[str, float] = PField(
+        default_factory=lambda: {"1": 8, "2": 8, "3": 16}
+    )
+    sla_warning_hours: float = PField(default=4, ge=0)
+    registration_lifetime_days: int = PField(default=90, ge=1)
+    reminder_lead_days: int = PField(default=14, ge=0)
+    extension_days: int = PField(default=30, ge=1)
+    review_period_months: int = PField(default=6, ge=1)
+    auto_publish_synced_lists: bool = False
+    calendar: CalendarData = PField(default_factory=CalendarData)
+
+
+class PolicyVersion(SQLModel, table=True):
+    """One immutable version of the policy; exactly one is active."""
+
+    __tablename__ = "policy_version"
+    __table_args__ = (
+        sa.Index(
+            "uq_policy_version_one_active",
+            "active",
+            unique=True,
+            sqlite_where=sa.text("active"),
+            postgresql_where=sa.text("active"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(unique=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=json_column(default=dict))
+    active: bool = Field(default=False)
+    note: str = Field(default="", max_length=500)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(nullable=False))
+
+    @property
+    def values(self) -> PolicyData:
+        """Return the validated policy values."""
+        return PolicyData.model_validate(self.data)
+
+
+def active_policy(sess: Session) -> PolicyVersion:
+    """Return the active policy version, creating version 1 from defaults on a new database."""
+    row = sess.execute(
+        sa.select(PolicyVersion).where(PolicyVersion.active.is_(True))  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    if row is None:
+        row = PolicyVersion(version=1, data=PolicyData().model_dump(), active=True, note="defaults")
+        sess.add(row)
+        sess.flush()
+    return row

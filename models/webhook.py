@@ -1,0 +1,25 @@
+"""Webhook endpoints that receive signed event payloads."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from models.base import json_column, ts_column, utcnow
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A receiver of event payloads, signed with its own secret."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    # The signing secret must be usable to sign, so it is stored, not hashed.
+    secret: str = Field(max_length=200)
+    events: list[Any] = Field(default_factory=list, sa_column=json_column(default=list))
+    enabled: bool = Field(default=True)
+    allow_private: bool = Field(default=False)
+    consecutive_failures: int = Field(default=0)
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(nullable=False))

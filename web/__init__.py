@@ -1,0 +1,1 @@
+"""Cross-cutting web pieces: auth, errors, security headers, admin shell, health."""

@@ -1,0 +1,114 @@
+"""The /api/v1 blueprint: bearer-token auth, JSON errors, rate limits and the OpenAPI document."""
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, current_app, g, request
+from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+
+from models import ApiToken, User, utcnow
+from models.db import session as db_session
+from web.errors import json_error
+from web.passwords import hash_token
+from web.security import csrf, limiter
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _error_shape(req: Any, resp: Any, req_validation_error: Any, instance: Any, *_: Any) -> None:
+    """Rewrite request-validation failures into the API's error body."""
+    if req_validation_error is None or resp is None:
+        return
+    details = json.loads(resp.get_data(as_text=True) or "[]")
+    fields = {
+        ".".join(str(p) for p in err.get("loc", [])) or "body": err.get("msg", "invalid")
+        for err in details
+        if isinstance(err, dict)
+    }
+    body = {
+        "error": {
+            "code": "invalid",
+            "message": "The request did not validate.",
+            "details": {"fields": fields},
+        }
+    }
+    resp.set_data(json.dumps(body))
+    resp.mimetype = "application/json"
+
+
+spec = SpecTree(
+    "flask",
+    title="ChannelGuard API",
+    version="1.0",
+    path="api/v1",
+    filename="openapi.json",
+    page_templates={},
+    mode="strict",
+    before=_error_shape,
+    validation_error_status=422,
+    security_schemes=[
+        SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer")),
+    ],
+    security={"bearer": []},
+)
+
+
+def api_user() -> User:
+    """Return the user the bearer token belongs to."""
+    user: User = g.api_user
+    return user
+
+
+def _token_key() -> str:
+    header = request.headers.get("Authorization", "")
+    return "tok:" + hash_token(header)[:16] if header else "ip:" + (request.remote_addr or "?")
+
+
+def _api_limit() -> str:
+    return str(current_app.config["API_RATE_LIMIT"])
+
+
+limiter.limit(_api_limit, key_func=_token_key)(api)
+
+
+@api.before_request
+def _authenticate() -> Any:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return json_error(401, "A bearer token is required (Authorization: Bearer <token>).")
+    sess = db_session()
+    row = sess.execute(
+        sa.select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
+        .where(ApiToken.token_hash == hash_token(token.strip()))
+    ).one_or_none()
+    if row is None:
+        return json_error(401, "The bearer token is not valid.")
+    tok, user = row
+    if tok.revoked_at is not None:
+        return json_error(401, "The bearer token has been revoked.")
+    if not user.is_active:
+        return json_error(401, "The account behind this token is disabled.")
+    tok.last_used_at = utcnow()
+    g.api_user = user
+    return None
+
+
+def require_api_role(*roles: str) -> None:
+    """Abort with 404 for partners and 403 for other roles not allowed here."""
+    user = api_user()
+    if user.role not in roles:
+        abort(404 if user.role == "partner" else 403)
+
+
+def init_app(app: Flask) -> None:
+    """Exempt the API from CSRF: it authenticates with bearer tokens, never cookies."""
+    csrf.exempt(api)
+
+
+def finalize(app: Flask) -> None:
+    """Register the API blueprint and its OpenAPI document once every route is attached."""
+    app.register_blueprint(api)
+    spec.register(app)

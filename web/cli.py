@@ -1,0 +1,146 @@
+"""flask commands: users, tokens and demo data."""
+
+import sys
+
+import click
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask
+from flask.cli import AppGroup
+
+from demo.loader import (
+    DEMO_PASSWORD,
+    DemoLogin,
+    demo_logins,
+    is_empty,
+    load_named_accounts,
+    load_people,
+)
+from models import ApiToken, District, Partner, User
+from models.db import db, write_intent
+from models.user import ROLES
+from web.passwords import hash_password, hash_token, new_token
+
+users_cli = AppGroup("users", help="Manage user accounts.")
+tokens_cli = AppGroup("tokens", help="Manage API bearer tokens.")
+
+
+def fail(message: str) -> None:
+    """Print an error and exit with status 2 (bad input)."""
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(2)
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--name", default="")
+@click.option("--partner-id", type=int)
+@click.option("--districts", default="", help="Comma-separated district codes (reviewers).")
+@click.option("--level", type=click.IntRange(1, 3))
+def create_user(
+    email: str,
+    password: str,
+    role: str,
+    name: str,
+    partner_id: int | None,
+    districts: str,
+    level: int | None,
+) -> None:
+    """Create a user account."""
+    try:
+        email = validate_email(email, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        fail(f"--email: {exc}")
+    if len(password) < 10:
+        fail("--password: use at least 10 characters")
+    sess = db.session
+    district_list = [d.strip() for d in districts.split(",") if d.strip()]
+    if role == "partner":
+        if partner_id is None:
+            fail("--partner-id is required for role partner")
+        if sess.get(Partner, partner_id) is None:
+            fail(f"--partner-id: no partner with id {partner_id}")
+    elif partner_id is not None:
+        fail("--partner-id only applies to role partner")
+    if role == "reviewer":
+        if level is None:
+            fail("--level is required for role reviewer")
+        known = set(sess.execute(sa.select(District.code)).scalars())
+        unknown = [d for d in district_list if d not in known]
+        if unknown:
+            fail(f"--districts: unknown district(s) {', '.join(unknown)}")
+    elif level is not None or district_list:
+        fail("--level and --districts only apply to role reviewer")
+    if sess.execute(sa.select(User.id).where(User.email == email)).first():
+        fail(f"a user with e-mail {email} already exists")
+    with write_intent():
+        user = User(
+            email=email,
+            name=name,
+            role=role,
+            password_hash=hash_password(password),
+            partner_id=partner_id,
+            level=level,
+            districts=district_list,
+        )
+        sess.add(user)
+        sess.commit()
+    click.echo(f"Created {role} {email} (id {user.id})")
+
+
+@tokens_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+def create_token(email: str, name: str) -> None:
+    """Create a bearer token for a user and print it once."""
+    sess = db.session
+    user = sess.execute(sa.select(User).where(User.email == email.lower())).scalar_one_or_none()
+    if user is None or not user.is_active:
+        fail(f"no active user with e-mail {email}")
+        return
+    token = new_token()
+    with write_intent():
+        sess.add(
+            ApiToken(user_id=user.id, name=name, prefix=token[:8], token_hash=hash_token(token))
+        )
+        sess.commit()
+    click.echo(token)
+
+
+@click.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+def demo_data(if_empty: bool) -> None:
+    """Load the demo program: list, partners, users, registrations and tickets."""
+    sess = db.session
+    if not is_empty(sess):
+        if if_empty:
+            click.echo("Database already has data; demo data not loaded.")
+            print_logins(demo_logins(sess))
+            return
+        fail("the database already has data; demo data loads only into an empty database")
+    with write_intent():
+        load_people(sess)
+        admin = sess.execute(sa.select(User).where(User.role == "admin")).scalars().first()
+        load_named_accounts(sess, admin.id if admin else None)
+        from demo.activity import load_activity
+
+        summary = load_activity(sess)
+        sess.commit()
+    click.echo(f"Demo data loaded: {summary}.")
+    print_logins(demo_logins(sess))
+
+
+def print_logins(logins: list[DemoLogin]) -> None:
+    """Print the demo sign-ins."""
+    click.echo(f"\nDemo sign-ins (password for all: {DEMO_PASSWORD}):")
+    for login in logins:
+        click.echo(f"  {login.role:<9} {login.email:<48} {login.note}")
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands."""
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
+    app.cli.add_command(demo_data)

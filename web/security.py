@@ -1,0 +1,51 @@
+"""CSRF, rate limiting, security headers and write-intent marking for every request."""
+
+from flask import Flask, Response, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFProtect
+
+from models.db import _immediate
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
+    "object-src 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    """Install CSRF protection, the limiter and the response headers."""
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_ENABLED", True)
+    limiter.init_app(app)
+
+    @app.before_request
+    def _mark_writes() -> None:
+        # Writers take SQLite's write lock at BEGIN so concurrent posts queue instead of failing.
+        if request.method in WRITE_METHODS:
+            g._write_token = _immediate.set(True)
+
+    @app.teardown_request
+    def _unmark_writes(_exc: BaseException | None) -> None:
+        token = g.pop("_write_token", None)
+        if token is not None:
+            _immediate.reset(token)
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("Content-Security-Policy", CSP)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.is_secure:
+            resp.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
+        return resp

@@ -1,0 +1,64 @@
+"""Jinja filters and the navigation every page shows."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from flask_login import current_user
+
+NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
+    "partner": [
+        ("conflict.registrations", "My registrations"),
+        ("conflict.new_registration", "Register a deal"),
+        ("conflict.account_lookup", "Account look-up"),
+    ],
+    "mcs": [
+        ("conflict.registrations", "Engagements"),
+        ("conflict.new_registration", "Register an engagement"),
+        ("conflict.account_lookup", "Account look-up"),
+    ],
+    "reviewer": [
+        ("escalation.queue", "Review queue"),
+        ("escalation.dashboard", "Dashboard"),
+        ("conflict.account_lookup", "Account look-up"),
+    ],
+    "admin": [
+        ("escalation.dashboard", "Dashboard"),
+        ("escalation.queue", "Review queue"),
+        ("conflict.registrations", "Registrations"),
+        ("admin.index", "Administration"),
+    ],
+}
+
+
+def format_dt(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    """Format an aware datetime for display in UTC."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime(fmt)
+
+
+def format_money(value: int | None) -> str:
+    """Format a whole-dollar amount."""
+    return "—" if value is None else f"${value:,.0f}"
+
+
+def label(value: str | None) -> str:
+    """Turn a vocabulary value such as 'in_conflict' into 'In conflict'."""
+    if not value:
+        return "—"
+    return value.replace("_", " ").capitalize()
+
+
+def init_app(app: Flask) -> None:
+    """Register filters and the navigation context."""
+    app.jinja_env.filters["dt"] = format_dt
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["label"] = label
+
+    @app.context_processor
+    def _nav() -> dict[str, Any]:
+        items: list[tuple[str, str]] = []
+        if current_user.is_authenticated:
+            items = NAV_BY_ROLE.get(current_user.role, [])
+        return {"nav_items": items}

@@ -35,9 +35,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from conflict import api as conflict_api
     from conflict import cli as conflict_cli
+    from conflict import list_cli, list_views
     from conflict import views as conflict_views
     from escalation import api as escalation_api
-    from escalation import scheduler
+    from escalation import cli as escalation_cli
+    from escalation import ops_views, scheduler
     from escalation import views as escalation_views
     from web import admin, api_base, cli, health, home
 
@@ -46,11 +48,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     api_base.init_app(app)
     conflict_views.init_app(app)
     conflict_api.init_app(app)
+    list_views.init_app(app)
     escalation_views.init_app(app)
     escalation_api.init_app(app)
+    ops_views.init_app(app)
     admin.init_app(app)
     cli.init_app(app)
     conflict_cli.init_app(app)
+    list_cli.init_app(app)
+    escalation_cli.init_app(app)
     api_base.finalize(app)
     scheduler.init_app(app)
     return app

@@ -12,9 +12,6 @@ from web.auth import ensure_partner_may_see, role_required
 
 bp = Blueprint("conflict", __name__)
 
-ALL_ROLES = ("partner", "mcs", "reviewer", "admin")
-
-
 def scoped_registrations() -> Any:
     """Return a select of the registrations the current user may see."""
     query = sa.select(Registration)
@@ -58,13 +55,6 @@ def registration_detail(reg_id: int) -> Any:
         abort(404)
     ensure_partner_may_see({reg.partner_id})
     return render_template("conflict/registration_detail.html", reg=reg)
-
-
-@bp.route("/accounts/lookup")
-@role_required(*ALL_ROLES)
-def account_lookup() -> Any:
-    """Let a user ask whether an account is named before investing in it."""
-    return render_template("conflict/lookup.html")
 
 
 def init_app(app: Flask) -> None:

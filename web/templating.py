@@ -10,17 +10,17 @@ NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
     "partner": [
         ("conflict.registrations", "My registrations"),
         ("conflict.new_registration", "Register a deal"),
-        ("conflict.account_lookup", "Account look-up"),
+        ("lists.account_lookup", "Account look-up"),
     ],
     "mcs": [
         ("conflict.registrations", "Engagements"),
         ("conflict.new_registration", "Register an engagement"),
-        ("conflict.account_lookup", "Account look-up"),
+        ("lists.account_lookup", "Account look-up"),
     ],
     "reviewer": [
         ("escalation.queue", "Review queue"),
         ("escalation.dashboard", "Dashboard"),
-        ("conflict.account_lookup", "Account look-up"),
+        ("lists.account_lookup", "Account look-up"),
     ],
     "admin": [
         ("escalation.dashboard", "Dashboard"),

@@ -1,0 +1,444 @@
+"""Company name and web domain normalisation for account matching.
+
+Pure functions: no I/O beyond tldextract's bundled public-suffix snapshot, read once at import.
+
+A name goes through these steps (each keeps the meaning of the name, only its spelling changes):
+
+1. Unicode: NFKD, combining marks dropped, a few letters NFKD leaves alone (ø, ł, æ, ß) spelled out,
+   casefolded.
+2. EDGAR decorations: state/country tags (``/DE/``, ``\\MD\\``, ``/NEW/``, ``/ADR``) and share-class
+   or article parentheticals (``(Class A)``, ``(The)``) removed.
+3. Punctuation: ``&`` and ``+`` become "and"; apostrophes vanish ("McDonald's" -> "mcdonalds");
+   other punctuation separates words; runs of single letters join ("A.O." -> "ao", "U.S." -> "us",
+   "S.p.A." -> "spa"), so dotted and undotted spellings agree.
+4. Abbreviations expand (intl -> international, mfg -> manufacturing, ...).
+5. Legal forms are stripped from the end (and a few that precede the name, such as "OAO" or "PT"),
+   repeatedly, but never down to nothing; a trailing "com" (from "Amazon.com") goes with them.
+   "Holdings" and "Group" are kept: they tell companies apart, and the matcher weighs them lightly.
+
+``tokens`` and the keys go one step further: stop words ("the", "and", "of") are dropped, so
+"AT&T", "AT and T" and "AT & T Inc." all have the key "att".
+"""
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from functools import lru_cache
+
+import tldextract
+
+__all__ = [
+    "FREE_MAIL_DOMAINS",
+    "customer_key",
+    "is_valid_domain",
+    "name_forms",
+    "name_key",
+    "name_keys",
+    "normalize_domain",
+    "normalize_name",
+    "tokens",
+]
+
+# Letters that NFKD does not decompose into a base letter plus a combining mark.
+_SPECIAL_LETTERS = str.maketrans(
+    {
+        "ø": "o",
+        "Ø": "O",
+        "ł": "l",
+        "Ł": "L",
+        "đ": "d",
+        "Đ": "D",
+        "ð": "d",
+        "þ": "th",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ß": "ss",
+        "\u0131": "i",  # dotless i
+        "\u2019": "'",  # right single quotation mark
+        "\u2018": "'",  # left single quotation mark
+        "`": "'",
+        "\u00b4": "'",  # acute accent
+        "\uff06": "&",  # fullwidth ampersand
+    }
+)
+
+# EDGAR "conformed names" carry the state or country of incorporation and other filing tags after a
+# slash or backslash ("APPLIED MATERIALS INC /DE", "US BANCORP \DE\", "NVE CORP /NEW/"). Only known
+# tags are removed so that names with a real slash ("Cullen/Frost Bankers", "M/I Homes") survive.
+_US_STATES = (
+    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj"
+    " nm ny nc nd oh ok or pa pr ri sc sd tn tx ut vt va wa wv wi wy"
+)
+_CA_PROVINCES = "ab bc mb nb nl ns nt nu on pe qc sk yt"
+_FILING_TAGS = [
+    *f"{_US_STATES} {_CA_PROVINCES} new old adr ads can cn hk uk fi bvi ats del delaware".split(),
+    *["ci", "cayman", "bermuda"],
+    *("cayman islands", "marshall islands", "british virgin islands"),
+]
+_TAG_ALT = "|".join(
+    sorted((re.escape(t).replace(r"\ ", r"\s+") for t in set(_FILING_TAGS)), key=len, reverse=True)
+)
+_TRAILING_TAG = re.compile(rf"\s*[/\\]\s*(?:{_TAG_ALT})?\s*[/\\]?\s*$", re.IGNORECASE)
+_ADR_TAG = re.compile(r"\s*[/\\]\s*ad[rs]s?\b\s*[/\\]?", re.IGNORECASE)
+_PARENTHETICAL = re.compile(r"\(([^()]*)\)")
+# Parentheticals that qualify a listing rather than name a company.
+_DROP_PARENTHETICAL = re.compile(
+    r"^\s*(?:the|new|old|class\s+\w|cl\s+\w|series\s+\w|adr|ads|publ|holding\s+company"
+    rf"|{_TAG_ALT})\s*$",
+    re.IGNORECASE,
+)
+# "Alphabet Inc. - Class A", "XYZ Corp-CL B": share-class tails.
+_SHARE_CLASS_TAIL = re.compile(r"\s*[-,]?\s*\b(?:class|cl)\s+[a-z]\b\s*$", re.IGNORECASE)
+_AMPERSAND = re.compile(r"\s*[&+]\s*")
+_NON_ALNUM = re.compile(r"[^\w]+|_+")
+
+_ABBREVIATIONS: dict[str, str] = {
+    "intl": "international",
+    "internat": "international",
+    "mfg": "manufacturing",
+    "mfrs": "manufacturers",
+    "tech": "technology",
+    "techs": "technologies",
+    "svc": "services",
+    "svcs": "services",
+    "serv": "services",
+    "hldg": "holding",
+    "hldgs": "holdings",
+    "hlds": "holdings",
+    "hlgs": "holdings",
+    "natl": "national",
+    "nat'l": "national",
+    "assn": "association",
+    "assoc": "association",
+    "bros": "brothers",
+    "sys": "systems",
+    "grp": "group",
+    "mgmt": "management",
+    "mgt": "management",
+    "inds": "industries",
+    "cos": "companies",
+    "labs": "laboratories",
+    "lab": "laboratory",
+    "ctr": "center",
+    "ctrs": "centers",
+    "centre": "center",
+    "centres": "centers",
+    "finl": "financial",
+    "fin": "financial",
+    "svgs": "savings",
+    "bk": "bank",
+    "bancorporation": "bancorp",
+    "elec": "electric",
+    "chem": "chemical",
+    "pharm": "pharmaceuticals",
+    "pharma": "pharmaceuticals",
+    "prods": "products",
+    "pptys": "properties",
+    "ppty": "property",
+    "rlty": "realty",
+    "mtg": "mortgage",
+    "mkts": "markets",
+    "commun": "communications",
+    "comms": "communications",
+    "engr": "engineering",
+    "pwr": "power",
+    "amer": "american",
+    "tr": "trust",
+    "ins": "insurance",
+    "invt": "investment",
+    "invts": "investments",
+    "dept": "department",
+    "univ": "university",
+    "resrc": "resources",
+    "resrcs": "resources",
+    "ltd": "limited",
+    # Inside a name ("Packaging Corp of America") these are words, not legal forms to strip.
+    "corp": "corporation",
+    "inc": "incorporated",
+}
+
+# Legal forms, as token sequences after punctuation handling (so "S.A. de C.V." is "sa de cv",
+# "A/S" is "as", "L.L.C." is "llc"). Curated from the legal-form tables of the DNB name_matching
+# and cleanco projects, limited to forms seen on real company lists. Only removed at the end of a
+# name, so "Limited Edition Products Ltd" keeps its first "Limited".
+_LEGAL_FORMS_TEXT = """
+inc, incorporated, incorporation, corp, corporation, co, company, companys, limited, llc, llp,
+lllp, lp, pllc, plc,
+pte, pty, pvt, ltda, lda, gmbh, mbh, ag, kg, kgaa, ohg, gbr, ug, se, sa, sas, sasu, sarl, sarlu,
+eurl, snc, sca, scs, scop, sprl, bvba, cvba, nv, bv, vof, ab, oy, oyj, asa, as, aps, amba, kb, spa,
+sapa, srl, srls, scrl, slu, sau, sae, sab, sapi, kk, gk, bhd, sdn bhd, tbk, pjsc, ojsc, cjsc, jsc,
+oao, ooo, zao, pao, sro, spolka, spolka akcyjna, sk, spol sro, zoo, sp zoo, sp z oo, doo, nyrt,
+zrt, kft, uab, tov, ulc, pc, na,
+saog, saoc, pte limited, pty limited, pvt limited, private limited, co limited, limited partnership,
+public limited, limited liability company, public limited company, private limited company,
+sociedad anonima,
+aktiengesellschaft, aktiebolag, aktieselskab, naamloze vennootschap, besloten vennootschap,
+societe anonyme, societa per azioni, kabushiki kaisha, sa de cv, sab de cv, sapi de cv, s de rl,
+s de rl de cv, de cv, sacv, sab cv, saa, saic, saci, sacifia, sacifya, sca de cv, kgaa, ag co kg,
+gmbh co kg,
+gmbh and co kg, and co kg, co kg, lc
+"""
+# A few legal forms come before the name ("OAO Tatneft", "PT Bank Mandiri", "AB Volvo").
+_LEGAL_PREFIXES_TEXT = "oao ooo zao pao pjsc ojsc cjsc jsc pt ab oy tov"
+# Tokens dropped from keys and scoring; they carry no identity.
+STOP_WORDS: frozenset[str] = frozenset({"the", "and", "of", "de", "la", "le", "et", "y"})
+# Tail words that follow "co" in "Merck & Co" or "JPMorgan Chase & Co" leave a dangling "and".
+_DANGLING = frozenset({"and", "of", "the", "de", "y", "et"})
+
+
+def _build_phrases(text: str) -> tuple[tuple[str, ...], ...]:
+    phrases = {tuple(form.split()) for form in text.split(",") if form.strip()}
+    # Longest first, so "sa de cv" is removed whole rather than leaving "sa de".
+    return tuple(sorted(phrases, key=len, reverse=True))
+
+
+_LEGAL_SUFFIXES = _build_phrases(_LEGAL_FORMS_TEXT)
+_LEGAL_SUFFIX_SET = frozenset(_LEGAL_SUFFIXES)
+_MAX_SUFFIX_LEN = max(len(p) for p in _LEGAL_SUFFIXES)
+_LEGAL_PREFIX_SET = frozenset(_LEGAL_PREFIXES_TEXT.split())
+# Long legal words are often misspelt ("Corporaton"); one edit away still counts as the legal form.
+_LONG_LEGAL_WORDS = ("corporation", "incorporated", "limited", "company", "aktiengesellschaft")
+
+
+def _one_edit(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in letters}
+        | {a + c + b for a, b in splits for c in letters}
+    )
+
+
+# Every spelling one edit away from a long legal word, computed once: a set lookup per word.
+_MISSPELT_LEGAL = frozenset(v for form in _LONG_LEGAL_WORDS for v in _one_edit(form) if len(v) >= 6)
+
+
+def _is_legal_word(word: str) -> bool:
+    return (word,) in _LEGAL_SUFFIX_SET or word in _MISSPELT_LEGAL
+
+
+# Generic mail providers: a customer's address at one of these says nothing about the company.
+_FREE_MAIL_TEXT = """
+    gmail.com googlemail.com outlook.com hotmail.com live.com msn.com passport.com windowslive.com
+    yahoo.com ymail.com rocketmail.com aol.com aim.com icloud.com me.com mac.com proton.me
+    protonmail.com protonmail.ch pm.me tutanota.com tuta.io gmx.com gmx.net gmx.de gmx.at gmx.ch
+    web.de t-online.de freenet.de mail.ru inbox.ru list.ru bk.ru yandex.ru yandex.com ya.ru qq.com
+    foxmail.com 163.com 126.com yeah.net sina.com sina.cn sohu.com aliyun.com naver.com daum.net
+    hanmail.net mail.com email.com usa.com zoho.com zohomail.com fastmail.com fastmail.fm hey.com
+    comcast.net verizon.net att.net sbcglobal.net bellsouth.net cox.net charter.net earthlink.net
+    btinternet.com virginmedia.com sky.com talktalk.net orange.fr wanadoo.fr free.fr laposte.net
+    sfr.fr libero.it virgilio.it tiscali.it alice.it seznam.cz wp.pl o2.pl onet.pl interia.pl
+    rediffmail.com rambler.ru ukr.net bigpond.com optusnet.com.au shaw.ca rogers.com sympatico.ca
+    telus.net hushmail.com lycos.com excite.com juno.com netzero.net mailinator.com
+    guerrillamail.com
+"""
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(_FREE_MAIL_TEXT.split())
+# Providers with one registrable domain per country (yahoo.co.uk, hotmail.fr, gmx.ch, ...).
+_FREE_MAIL_LABELS = frozenset({"yahoo", "hotmail", "outlook", "live", "gmx", "aol", "ymail", "msn"})
+
+# The bundled public-suffix snapshot, never fetched: the app must work offline.
+_EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+
+
+def _fold_unicode(text: str) -> str:
+    if text.isascii():  # most names: nothing to decompose
+        return text.casefold()
+    text = unicodedata.normalize("NFKD", text.translate(_SPECIAL_LETTERS))
+    return "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+
+
+def _strip_decorations(text: str) -> str:
+    has_slash = "/" in text or "\\" in text
+    if not has_slash and "(" not in text and "cl" not in text:
+        return text  # the common case, without running the expressions below
+    # Depositary-receipt tags can sit before a legal form too: "Foo SA/ADR, Inc".
+    if has_slash:
+        text = _ADR_TAG.sub(" ", text)
+    # Repeated because EDGAR stacks them: "FOO CORP /DE/ /NEW/".
+    for _ in range(3):
+        stripped = _TRAILING_TAG.sub("", text)
+        stripped = _SHARE_CLASS_TAIL.sub("", stripped)
+        if stripped == text:
+            break
+        text = stripped
+    return _PARENTHETICAL.sub(
+        lambda m: " " if _DROP_PARENTHETICAL.match(m.group(1)) else f" {m.group(1)} ", text
+    )
+
+
+def _join_initials(words: list[str]) -> tuple[list[str], list[bool]]:
+    # Returns the words and, per word, whether it stands for initials (one letter, or a joined run).
+    if min(map(len, words), default=2) > 1:
+        return words, [False] * len(words)
+    out: list[str] = []
+    initials: list[bool] = []
+    run: list[str] = []
+    for w in [*words, ""]:
+        if len(w) == 1 and w.isalpha():
+            run.append(w)
+            continue
+        if run:
+            out.append("".join(run))
+            initials.append(True)
+            run = []
+        if w:
+            out.append(w)
+            initials.append(False)
+    return out, initials
+
+
+def _strip_legal(words: list[str]) -> list[str]:
+    # Suffixes first, repeatedly ("Foo Holdings Co., Ltd." -> "foo holdings"), then the trailing
+    # "com" of "Amazon.com", then prefixes; never strip a name down to nothing.
+    changed = True
+    while changed and len(words) > 1:
+        changed = False
+        for size in range(min(_MAX_SUFFIX_LEN, len(words) - 1), 0, -1):
+            tail = tuple(words[-size:])
+            if tail in _LEGAL_SUFFIX_SET or (size == 1 and _is_legal_word(tail[0])):
+                words = words[:-size]
+                changed = True
+                break
+        while len(words) > 1 and words[-1] in _DANGLING:
+            words = words[:-1]
+            changed = True
+        if len(words) > 1 and words[-1] == "com":
+            words = words[:-1]
+            changed = True
+    while len(words) > 1 and words[0] in _LEGAL_PREFIX_SET:
+        words = words[1:]
+    if len(words) > 1 and words[0] == "the":
+        words = words[1:]
+    return words
+
+
+@lru_cache(maxsize=65536)
+def _analyse(name: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
+    # The normalised words and, per word, whether it was written as initials ("SMITH A O CORP").
+    text = _strip_decorations(_fold_unicode(name or ""))
+    if "'" in text:
+        text = text.replace("'", "")
+    if "&" in text or "+" in text:
+        text = _AMPERSAND.sub(" and ", text)
+    words, initials = _join_initials(_NON_ALNUM.sub(" ", text).split())
+    words = [_ABBREVIATIONS.get(w, w) for w in words]
+    kept = _strip_legal(words)
+    # _strip_legal only removes from the ends, so find where the kept words sit in the original.
+    start = 0 if kept == words[: len(kept)] else words.index(kept[0]) if kept else 0
+    if words[start : start + len(kept)] != kept:
+        start = next(i for i in range(len(words)) if words[i : i + len(kept)] == kept)
+    return tuple(kept), tuple(initials[start : start + len(kept)])
+
+
+def _words(name: str) -> list[str]:
+    return list(_analyse(name)[0])
+
+
+def normalize_name(name: str) -> str:
+    """Return the company name casefolded, de-accented, without punctuation or legal form."""
+    return " ".join(_words(name))
+
+
+def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
+    kept = tuple(w for w in words if w not in STOP_WORDS)
+    return kept or tuple(words)
+
+
+def tokens(name: str) -> tuple[str, ...]:
+    """Return the scoring tokens of a name: its normalised words without stop words."""
+    return _key_tokens(list(_analyse(name)[0]))
+
+
+def name_key(name: str) -> str:
+    """Return the exact-lookup key of a name: its tokens joined without spaces."""
+    return "".join(tokens(name))
+
+
+def name_forms(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Return normalize_name, tokens and name_keys of a name in one pass."""
+    words, _ = _analyse(name)
+    return " ".join(words), _key_tokens(words), name_keys(name)
+
+
+def name_keys(name: str) -> tuple[str, ...]:
+    """Return the primary key of a name followed by alternate keys (EDGAR inverted initials)."""
+    words, initials = _analyse(name)
+    keys = ["".join(_key_tokens(words))]
+    # EDGAR files people-named companies surname first: "SMITH A O CORP" is A. O. Smith,
+    # "HUNT J B TRANSPORT SERVICES" is J.B. Hunt Transport Services, "PRICE T ROWE GROUP" is
+    # T. Rowe Price Group. Each alternate puts the surname back after the given names.
+    if len(words) >= 2 and not initials[0] and len(words[0]) > 2 and "and" not in words:
+        if initials[-1]:
+            keys.append("".join(_key_tokens([words[-1], *words[:-1]])))
+        if initials[1]:
+            keys.append("".join(_key_tokens([words[1], words[0], *words[2:]])))
+            if len(words) >= 3 and not initials[2]:
+                keys.append("".join(_key_tokens([words[1], words[2], words[0], *words[3:]])))
+    if len(keys) == 1:
+        return (keys[0],) if keys[0] else ()
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
+def _host_from(value: str) -> str | None:
+    text = value.strip().casefold()
+    if not text:
+        return None
+    if "@" in text:
+        text = text.rsplit("@", 1)[1]
+    text = _SCHEME.sub("", text)
+    text = re.split(r"[/?#]", text, maxsplit=1)[0]
+    if "@" in text:  # user:pass@host in a URL
+        text = text.rsplit("@", 1)[1]
+    text = text.split(":", 1)[0].strip().rstrip(".")
+    try:
+        text = text.encode("idna").decode("ascii") if not text.isascii() else text
+    except UnicodeError:
+        return None
+    labels = text.split(".")
+    if len(labels) < 2 or not all(_HOST_LABEL.match(label) for label in labels):
+        return None
+    if labels[-1].isdigit():  # an IPv4 address is not a company's domain
+        return None
+    return text
+
+
+@lru_cache(maxsize=65536)
+def _registrable(value: str) -> str | None:
+    host = _host_from(value)
+    if host is None:
+        return None
+    parts = _EXTRACT(host)
+    if not parts.suffix or not parts.domain:
+        return None
+    return f"{parts.domain}.{parts.suffix}"
+
+
+def is_valid_domain(value: str | None) -> bool:
+    """Return True when value reduces to a registrable domain (free-mail providers included)."""
+    return bool(value) and _registrable(value or "") is not None
+
+
+def normalize_domain(value: str | None) -> str | None:
+    """Return the registrable domain of a URL, host or e-mail; None if generic or invalid."""
+    if not value:
+        return None
+    domain = _registrable(value)
+    if domain is None or domain in FREE_MAIL_DOMAINS:
+        return None
+    if domain.split(".", 1)[0] in _FREE_MAIL_LABELS:
+        return None
+    return domain
+
+
+def customer_key(name: str, domain: str | None) -> str:
+    """Return a stable grouping key for one customer: its domain if known, else its name key."""
+    normalized = normalize_domain(domain)
+    if normalized:
+        return f"d:{normalized}"
+    return f"n:{name_key(name) or (name or '').strip().casefold()}"

@@ -1,0 +1,612 @@
+"""Register, check and re-check: load facts, ask the pure rules, persist the decision, open tickets.
+
+Every function takes the caller's session and never commits; the request, command or job that
+called it commits once, so a failure anywhere leaves no half-made registration or ticket.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from conflict import rules
+from conflict.normalize import name_key, normalize_domain
+from conflict.schemas import RegistrationCreate
+from conflict.types import AccountMatcher, Decision, Engagement, Facts, Finding, Policy, Severity
+from models import (
+    ConflictFinding,
+    District,
+    Partner,
+    PolicyVersion,
+    Registration,
+    Ticket,
+    TicketEvent,
+    User,
+    utcnow,
+)
+from models.audit_log import record_audit
+from models.db import lock_key
+from models.policy import active_policy
+from models.registration import ACTIVE_STATUSES, OPEN_STATUSES
+
+# Findings that open a ticket; the others either reject outright or only inform.
+TICKET_RULES: frozenset[str] = frozenset(
+    {
+        rules.NAMED_ACCOUNT,
+        rules.NEEDS_REVIEW,
+        rules.MCS_OVERLAP,
+        rules.PARTNER_OVERLAP,
+        rules.DOTNET_EXCEPTION,
+    }
+)
+# Rules whose verdict depends on the named-account list, re-checked when a list is published.
+LIST_RULES: tuple[str, ...] = (rules.NAMED_ACCOUNT, rules.NEEDS_REVIEW)
+
+
+class SubmissionError(ValueError):
+    """Bad input only the service can see (unknown district, wrong party for the role...)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What a submission produced."""
+
+    registration: Registration
+    decision: Decision | None
+    tickets: list[Ticket] = field(default_factory=list)
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class RecheckSummary:
+    """What re-checking open registrations against a new list changed."""
+
+    checked: int
+    new_conflicts: list[int]  # registration ids that gained a named-account finding
+    released: list[int]  # registration ids whose named-account finding no longer holds
+
+
+def conflict_policy(version: PolicyVersion) -> Policy:
+    """Return the rule thresholds of a policy version."""
+    values = version.values
+    return Policy(
+        version_id=version.id,
+        pc_threshold=values.pc_threshold,
+        fuzzy_match_score=values.fuzzy_match_score,
+        fuzzy_review_score=values.fuzzy_review_score,
+        high_impact_value=values.high_impact_value,
+    )
+
+
+def _matcher(sess: Session) -> AccountMatcher:
+    from conflict.index_cache import get_index
+
+    return get_index(sess)
+
+
+def resolve_party(data: RegistrationCreate, user: User) -> str:
+    """Return the party a user registers as, refusing combinations the role does not allow."""
+    if user.role == "partner":
+        if data.party == "mcs":
+            raise SubmissionError("Partners register deals as a partner.", "party")
+        return "partner"
+    if user.role == "mcs":
+        if data.party == "partner":
+            raise SubmissionError("MCS sellers register MCS engagements.", "party")
+        return "mcs"
+    if user.role == "admin":
+        if data.party == "partner":
+            raise SubmissionError(
+                "Partner deals are registered by the partner's own users.", "party"
+            )
+        return "mcs"
+    raise SubmissionError("Reviewers do not register deals.", "party")
+
+
+def _customer_keys(data: RegistrationCreate | Registration) -> tuple[str, str | None]:
+    domain = normalize_domain(data.customer_domain) if data.customer_domain else None
+    return "n:" + (name_key(data.customer_name) or data.customer_name.strip().casefold()), domain
+
+
+def load_engagements(
+    sess: Session, *, key: str, domain: str | None, exclude_id: int | None = None
+) -> list[Engagement]:
+    """Return the active registrations on one customer (same name key or same web domain)."""
+    same: Any = Registration.customer_key == key
+    if domain:
+        same = sa.or_(same, Registration.customer_domain == domain)
+    query = (
+        sa.select(Registration, Partner.name)
+        .outerjoin(Partner, Partner.id == Registration.partner_id)
+        .where(same, Registration.status.in_(ACTIVE_STATUSES))
+    )
+    if exclude_id is not None:
+        query = query.where(Registration.id != exclude_id)
+    return [_engagement(reg, partner_name) for reg, partner_name in sess.execute(query).all()]
+
+
+def _engagement(reg: Registration, partner_name: str | None) -> Engagement:
+    return Engagement(
+        registration_id=reg.id or 0,
+        party=reg.party,
+        partner_id=reg.partner_id,
+        partner_name=partner_name,
+        workloads=frozenset(reg.workloads or ()),
+        solution_stack=reg.solution_stack,
+        submitted_at=reg.submitted_at,
+        pc_count=reg.pc_count,
+        status=reg.status,
+    )
+
+
+class EngagementBook:
+    """Every active registration indexed by customer key and domain, for bulk dry runs."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, list[Engagement]] = {}
+        self.by_domain: dict[str, list[Engagement]] = {}
+
+    def add(self, key: str, domain: str | None, engagement: Engagement) -> None:
+        """Index one engagement."""
+        self.by_key.setdefault(key, []).append(engagement)
+        if domain:
+            self.by_domain.setdefault(domain, []).append(engagement)
+
+    def for_customer(self, key: str, domain: str | None) -> list[Engagement]:
+        """Return the engagements on a customer, each once."""
+        found = {e.registration_id: e for e in self.by_key.get(key, ())}
+        if domain:
+            found.update({e.registration_id: e for e in self.by_domain.get(domain, ())})
+        return list(found.values())
+
+
+def load_engagement_book(sess: Session) -> EngagementBook:
+    """Load every active registration once (one query) for bulk checks."""
+    book = EngagementBook()
+    rows = sess.execute(
+        sa.select(Registration, Partner.name)
+        .outerjoin(Partner, Partner.id == Registration.partner_id)
+        .where(Registration.status.in_(ACTIVE_STATUSES))
+    ).all()
+    for reg, partner_name in rows:
+        book.add(reg.customer_key, reg.customer_domain, _engagement(reg, partner_name))
+    return book
+
+
+def _facts(
+    data: RegistrationCreate | Registration,
+    *,
+    party: str,
+    partner_id: int | None,
+    registration_id: int | None = None,
+    submitted_at: datetime | None = None,
+) -> Facts:
+    return Facts(
+        party=party,
+        customer_name=data.customer_name,
+        customer_domain=data.customer_domain,
+        district=data.district,
+        country=data.country,
+        pc_count=data.pc_count,
+        workloads=frozenset(data.workloads or ()),
+        solution_stack=data.solution_stack,
+        dotnet_early_adoption=data.dotnet_early_adoption,
+        estimated_value=data.estimated_value,
+        partner_id=partner_id,
+        registration_id=registration_id,
+        submitted_at=submitted_at,
+        expected_close_date=data.expected_close_date,
+    )
+
+
+def _check_district(sess: Session, district: str | None) -> None:
+    if district and sess.get(District, district) is None:
+        raise SubmissionError(f"Unknown district {district!r}.", "district")
+
+
+def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -> Decision:
+    """Return the decision a registration would get now, storing nothing."""
+    party = resolve_party(data, user)
+    _check_district(sess, data.district)
+    key, domain = _customer_keys(data)
+    policy = conflict_policy(active_policy(sess))
+    engagements = load_engagements(sess, key=key, domain=domain)
+    facts = _facts(data, party=party, partner_id=user.partner_id, submitted_at=utcnow())
+    return rules.evaluate(facts, _matcher(sess), engagements, policy)
+
+
+def find_by_idempotency_key(sess: Session, user: User, key: str) -> Registration | None:
+    """Return the registration this user already submitted with this idempotency key."""
+    return sess.execute(
+        sa.select(Registration).where(
+            Registration.submitted_by_id == user.id, Registration.idempotency_key == key
+        )
+    ).scalar_one_or_none()
+
+
+def _finding_row(
+    reg: Registration,
+    finding: Finding,
+    *,
+    list_version_id: int | None,
+    policy_version_id: int | None,
+) -> ConflictFinding:
+    evidence = dict(rules.findings_to_json([finding])[0]["evidence"])  # type: ignore[call-overload]
+    if finding.district:
+        evidence.setdefault("district", finding.district)
+    if finding.mcs_owner_email:
+        evidence.setdefault("mcs_owner_email", finding.mcs_owner_email)
+    return ConflictFinding(
+        registration_id=reg.id,
+        rule=finding.rule,
+        severity=str(finding.severity),
+        message=finding.message,
+        named_account_id=finding.account_id,
+        account_ref=finding.account_ref,
+        account_name=finding.account_name,
+        method=finding.method,
+        score=finding.score,
+        other_registration_id=finding.other_registration_id,
+        evidence=evidence,
+        list_version_id=list_version_id,
+        policy_version_id=policy_version_id,
+    )
+
+
+def _open_tickets(
+    sess: Session, reg: Registration, rows: Sequence[ConflictFinding], actor_id: int | None
+) -> list[Ticket]:
+    from escalation.service import open_ticket
+
+    tickets: list[Ticket] = []
+    for row in rows:
+        if row.rule not in TICKET_RULES or row.severity == str(Severity.INFO):
+            continue
+        other = (
+            sess.get(Registration, row.other_registration_id) if row.other_registration_id else None
+        )
+        ticket = open_ticket(
+            sess, registration=reg, finding=row, other_registration=other, actor_id=actor_id
+        )
+        if ticket not in tickets:
+            tickets.append(ticket)
+    return tickets
+
+
+def _lock_customer(sess: Session, key: str, domain: str | None) -> None:
+    # Sorted so two submissions that share both keys always lock in the same order.
+    for k in sorted({key, f"d:{domain}" if domain else key}):
+        lock_key(sess, "customer:" + k)
+
+
+def submit_registration(
+    sess: Session,
+    data: RegistrationCreate,
+    *,
+    user: User,
+    idempotency_key: str | None = None,
+) -> SubmitResult:
+    """Judge a new registration, store it with its findings and open the tickets it calls for."""
+    if idempotency_key:
+        earlier = find_by_idempotency_key(sess, user, idempotency_key)
+        if earlier is not None:
+            return SubmitResult(earlier, None, [], created=False)
+    party = resolve_party(data, user)
+    _check_district(sess, data.district)
+    key, domain = _customer_keys(data)
+    _lock_customer(sess, key, domain)
+    policy_row = active_policy(sess)
+    policy = conflict_policy(policy_row)
+    now = utcnow()
+    matcher = _matcher(sess)
+    engagements = load_engagements(sess, key=key, domain=domain)
+    partner_id = user.partner_id if party == "partner" else None
+    facts = _facts(data, party=party, partner_id=partner_id, submitted_at=now)
+    decision = rules.evaluate(facts, matcher, engagements, policy)
+    named = next((f for f in decision.findings if f.rule == rules.NAMED_ACCOUNT), None)
+    reg = Registration(
+        party=party,
+        partner_id=partner_id,
+        submitted_by_id=user.id,
+        customer_name=data.customer_name,
+        customer_domain=domain,
+        customer_key=key,
+        district=data.district,
+        country=data.country,
+        pc_count=data.pc_count,
+        workloads=list(data.workloads),
+        solution_stack=data.solution_stack,
+        dotnet_early_adoption=data.dotnet_early_adoption,
+        estimated_value=data.estimated_value,
+        expected_close_date=data.expected_close_date,
+        infrastructure_maturity=data.infrastructure_maturity,
+        notes=data.notes,
+        status=str(decision.outcome),
+        matched_account_id=named.account_id if named else None,
+        list_version_id=decision.list_version_id,
+        policy_version_id=policy_row.id,
+        idempotency_key=idempotency_key,
+        submitted_at=now,
+        decided_at=now,
+        updated_at=now,
+    )
+    if reg.status == "approved":
+        reg.expires_at = now + timedelta(days=policy_row.values.registration_lifetime_days)
+    sess.add(reg)
+    sess.flush()
+    rows = [
+        _finding_row(
+            reg, f, list_version_id=decision.list_version_id, policy_version_id=policy_row.id
+        )
+        for f in decision.findings
+    ]
+    sess.add_all(rows)
+    sess.flush()
+    tickets = _open_tickets(sess, reg, rows, user.id)
+    record_audit(
+        sess,
+        user.id,
+        "registration.submitted",
+        "registration",
+        reg.id,
+        status=reg.status,
+        rules=list(decision.rules),
+        list_version_id=decision.list_version_id,
+        policy_version_id=policy_row.id,
+    )
+    _notify_submitted(sess, reg, user, decision, tickets)
+    return SubmitResult(reg, decision, tickets, created=True)
+
+
+def _notify_submitted(
+    sess: Session, reg: Registration, user: User, decision: Decision, tickets: list[Ticket]
+) -> None:
+    from escalation import notify
+
+    verdict = rules.describe(decision)
+    notify.enqueue_email(
+        sess,
+        event="registration.received",
+        template="registration_received",
+        subject=f"Registration {reg.id} for {reg.customer_name}: {reg.status.replace('_', ' ')}",
+        context={
+            "headline": f"Your registration for {reg.customer_name} was received.",
+            "lines": [f.message for f in decision.findings] or ["No rule of engagement applies."],
+            "status": reg.status,
+            "summary": verdict,
+            "url": notify.absolute_url(f"/registrations/{reg.id}"),
+            "registration_id": reg.id,
+            "customer_name": reg.customer_name,
+            "ticket_id": tickets[0].id if tickets else None,
+        },
+        user=user,
+    )
+    notify.enqueue_webhooks(
+        sess,
+        event="registration.submitted",
+        payload={
+            "registration_id": reg.id,
+            "status": reg.status,
+            "party": reg.party,
+            "partner_id": reg.partner_id,
+            "rules": list(decision.rules),
+            "ticket_ids": [t.id for t in tickets],
+        },
+    )
+
+
+def _ensure_owner(reg: Registration, user: User) -> None:
+    if user.role == "admin":
+        return
+    if user.role == "partner" and reg.partner_id == user.partner_id:
+        return
+    if user.role == "mcs" and reg.party == "mcs" and reg.submitted_by_id == user.id:
+        return
+    raise SubmissionError("Only the registering organisation can change this registration.")
+
+
+def _public_event(sess: Session, reg: Registration, user: User, body: str) -> None:
+    ticket_ids = sess.execute(
+        sa.select(Ticket.id).where(Ticket.registration_id == reg.id, Ticket.status != "decided")
+    ).scalars()
+    for tid in ticket_ids:
+        sess.add(TicketEvent(ticket_id=tid, kind="commented", actor_id=user.id, body=body))
+
+
+def withdraw_registration(sess: Session, reg: Registration, *, user: User, reason: str) -> None:
+    """Withdraw an open registration with a reason."""
+    _ensure_owner(reg, user)
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise SubmissionError("Say why the registration is withdrawn.", "reason")
+    if reg.status not in OPEN_STATUSES:
+        raise SubmissionError(f"A registration that is {reg.status} cannot be withdrawn.")
+    reg.status = "withdrawn"
+    reg.withdrawn_reason = reason
+    reg.withdrawn_at = utcnow()
+    reg.updated_at = reg.withdrawn_at
+    _public_event(sess, reg, user, f"The registration was withdrawn: {reason}")
+    record_audit(sess, user.id, "registration.withdrawn", "registration", reg.id, reason=reason)
+
+
+def request_extension(sess: Session, reg: Registration, *, user: User, reason: str) -> None:
+    """Ask to extend an approved registration before it expires (once)."""
+    _ensure_owner(reg, user)
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise SubmissionError("Say why the registration should be extended.", "reason")
+    now = utcnow()
+    if reg.status != "approved" or reg.expires_at is None:
+        raise SubmissionError("Only approved registrations with an expiry date can be extended.")
+    if reg.expires_at <= now:
+        raise SubmissionError("The registration has already expired.")
+    if reg.extension_requested_at is not None:
+        raise SubmissionError("An extension was already requested.")
+    days = active_policy(sess).values.extension_days
+    reg.extension_requested_at = now
+    reg.extension_reason = reason
+    # Extensions are granted on request within policy; the audit trail keeps who asked and why.
+    reg.expires_at = reg.expires_at + timedelta(days=days)
+    reg.reminder_sent_at = None
+    reg.updated_at = now
+    record_audit(
+        sess, user.id, "registration.extended", "registration", reg.id, reason=reason, days=days
+    )
+
+
+def registration_json(sess: Session, reg: Registration) -> dict[str, Any]:
+    """Return the API representation of a registration with its findings and tickets."""
+    findings = sess.execute(
+        sa.select(ConflictFinding)
+        .where(ConflictFinding.registration_id == reg.id)
+        .order_by(ConflictFinding.id)
+    ).scalars()
+    tickets = sess.execute(
+        sa.select(Ticket.id, Ticket.status)
+        .where(Ticket.registration_id == reg.id)
+        .order_by(Ticket.id)
+    ).all()
+    open_ids = [tid for tid, status in tickets if status != "decided"]
+    return {
+        "id": reg.id,
+        "status": reg.status,
+        "party": reg.party,
+        "partner_id": reg.partner_id,
+        "customer_name": reg.customer_name,
+        "customer_domain": reg.customer_domain,
+        "district": reg.district,
+        "country": reg.country,
+        "pc_count": reg.pc_count,
+        "workloads": list(reg.workloads or []),
+        "solution_stack": reg.solution_stack,
+        "dotnet_early_adoption": reg.dotnet_early_adoption,
+        "estimated_value": reg.estimated_value,
+        "expected_close_date": (
+            reg.expected_close_date.isoformat() if reg.expected_close_date else None
+        ),
+        "infrastructure_maturity": reg.infrastructure_maturity,
+        "notes": reg.notes,
+        "findings": [finding_json(f) for f in findings],
+        "ticket_id": open_ids[0] if open_ids else (tickets[0][0] if tickets else None),
+        "ticket_ids": [tid for tid, _ in tickets],
+        "list_version_id": reg.list_version_id,
+        "policy_version_id": reg.policy_version_id,
+        "submitted_at": reg.submitted_at.isoformat(),
+        "expires_at": reg.expires_at.isoformat() if reg.expires_at else None,
+    }
+
+
+def finding_json(f: ConflictFinding) -> dict[str, Any]:
+    """Return a stored finding in the API shape."""
+    return {
+        "rule": f.rule,
+        "severity": f.severity,
+        "message": f.message,
+        "account_id": f.named_account_id,
+        "account_name": f.account_name,
+        "method": f.method,
+        "score": None if f.score is None else round(f.score, 1),
+        "other_registration_id": f.other_registration_id,
+        "active": f.active,
+        "evidence": f.evidence,
+    }
+
+
+def recheck_open_registrations(
+    sess: Session, *, list_version: Any, actor_id: int | None = None
+) -> RecheckSummary:
+    """Re-judge every open partner registration against a newly published list.
+
+    Only the list-dependent rules can change when the list changes, so only they run: a new
+    match opens a ticket, a match that no longer holds is released and noted on its ticket.
+    """
+    from escalation.service import release_finding
+
+    from conflict.index_cache import build_index
+
+    index = build_index(sess, list_version.id)
+    policy_row = active_policy(sess)
+    policy = conflict_policy(policy_row)
+    regs = (
+        sess.execute(
+            sa.select(Registration)
+            .where(Registration.status.in_(OPEN_STATUSES), Registration.party == "partner")
+            .order_by(Registration.id)
+        )
+        .scalars()
+        .all()
+    )
+    active_rows: dict[int, list[ConflictFinding]] = {}
+    for row in sess.execute(
+        sa.select(ConflictFinding).where(
+            ConflictFinding.active.is_(True), ConflictFinding.rule.in_(LIST_RULES)
+        )
+    ).scalars():
+        active_rows.setdefault(row.registration_id, []).append(row)
+    new_conflicts: list[int] = []
+    released: list[int] = []
+    for reg in regs:
+        facts = _facts(reg, party="partner", partner_id=reg.partner_id, registration_id=reg.id)
+        ctx = rules.Context(
+            matches=tuple(
+                index.match(
+                    reg.customer_name,
+                    reg.customer_domain,
+                    district=reg.district,
+                    pc_count=reg.pc_count,
+                    match_score=policy.fuzzy_match_score,
+                    review_score=policy.fuzzy_review_score,
+                )
+            ),
+            engagements=(),
+            list_version_id=list_version.id,
+        )
+        fresh = [f for rule in LIST_RULES for f in rules.RULES[rule](facts, ctx, policy)]
+        current = active_rows.get(reg.id or 0, [])
+        fresh_keys = {(f.rule, f.account_ref) for f in fresh}
+        current_keys = {(r.rule, r.account_ref) for r in current}
+        gone = [r for r in current if (r.rule, r.account_ref) not in fresh_keys]
+        added = [f for f in fresh if (f.rule, f.account_ref) not in current_keys]
+        for row in gone:
+            release_finding(
+                sess,
+                row,
+                reason=f"The account is not on named-account list version {list_version.id}.",
+                actor_id=actor_id,
+            )
+        if gone:
+            released.append(reg.id or 0)
+        if added:
+            rows = [
+                _finding_row(
+                    reg, f, list_version_id=list_version.id, policy_version_id=policy_row.id
+                )
+                for f in added
+            ]
+            sess.add_all(rows)
+            sess.flush()
+            if reg.status in ("approved", "submitted"):
+                reg.status = "in_conflict"
+                reg.updated_at = utcnow()
+            reg.list_version_id = list_version.id
+            _open_tickets(sess, reg, rows, actor_id)
+            new_conflicts.append(reg.id or 0)
+    record_audit(
+        sess,
+        actor_id,
+        "registrations.rechecked",
+        "named_account_list",
+        list_version.id,
+        checked=len(regs),
+        new_conflicts=len(new_conflicts),
+        released=len(released),
+    )
+    return RecheckSummary(len(regs), new_conflicts, released)

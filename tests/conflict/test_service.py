@@ -1,0 +1,255 @@
+"""The registration service: decisions persisted with findings, tickets, idempotency, re-checks."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from conflict.registrations import expire_registrations
+from conflict.schemas import RegistrationCreate
+from conflict.service import (
+    SubmissionError,
+    check_registration,
+    recheck_open_registrations,
+    request_extension,
+    submit_registration,
+    withdraw_registration,
+)
+from models import (
+    AuditEvent,
+    ConflictFinding,
+    NamedAccountList,
+    OutboxMessage,
+    Registration,
+    Ticket,
+    utcnow,
+)
+from models.db import db
+from tests.factories import make_district, make_list, make_user
+
+ACCOUNTS = [
+    {
+        "name": "Caterpillar Inc.",
+        "domain": "caterpillar.com",
+        "district": "northeast",
+        "mcs_owner_email": "owner@mcs.example.com",
+        "pc_count": 90_000,
+    },
+    {"name": "General Motors", "domain": "gm.com", "district": "northeast"},
+]
+
+
+def reg_input(**kw: object) -> RegistrationCreate:
+    data: dict[str, object] = {"customer_name": "Wayne Enterprises", "workloads": ["exchange"]}
+    data.update(kw)
+    return RegistrationCreate.model_validate(data)
+
+
+@pytest.fixture()
+def world(ctx: Flask) -> None:
+    make_district("northeast", "east")
+    make_user("reviewer", districts=["northeast"])
+    make_list(ACCOUNTS)
+    db.session.commit()
+
+
+def test_unnamed_customer_is_approved_with_expiry(world: None) -> None:
+    user = make_user("partner")
+    result = submit_registration(db.session, reg_input(), user=user)
+    db.session.commit()
+    reg = result.registration
+    assert result.created and reg.status == "approved" and result.tickets == []
+    assert reg.expires_at is not None
+    assert reg.expires_at - reg.submitted_at == timedelta(days=90)
+    assert reg.policy_version_id is not None and reg.list_version_id is not None
+    mail = db.session.execute(sa.select(OutboxMessage)).scalars().all()
+    assert [m.template for m in mail] == ["registration_received"]
+    assert db.session.execute(
+        sa.select(AuditEvent).where(AuditEvent.action == "registration.submitted")
+    ).scalar_one()
+
+
+def test_named_account_opens_a_ticket_with_evidence(world: None) -> None:
+    user = make_user("partner")
+    result = submit_registration(
+        db.session,
+        reg_input(customer_name="Caterpillar", customer_domain="www.caterpillar.com"),
+        user=user,
+    )
+    db.session.commit()
+    reg = result.registration
+    assert reg.status == "in_conflict"
+    finding = db.session.execute(
+        sa.select(ConflictFinding).where(ConflictFinding.registration_id == reg.id)
+    ).scalar_one()
+    assert finding.rule == "NAMED_ACCOUNT" and finding.method == "domain"
+    assert finding.account_name == "Caterpillar Inc." and finding.score == 100
+    assert finding.list_version_id == reg.list_version_id
+    assert len(result.tickets) == 1
+    ticket = result.tickets[0]
+    assert ticket.rule == "NAMED_ACCOUNT" and ticket.district == "northeast"
+    assert finding.ticket_id == ticket.id
+
+
+def test_idempotency_key_returns_the_first_registration(world: None) -> None:
+    user = make_user("partner")
+    first = submit_registration(db.session, reg_input(), user=user, idempotency_key="n1")
+    db.session.commit()
+    again = submit_registration(db.session, reg_input(), user=user, idempotency_key="n1")
+    assert not again.created and again.registration.id == first.registration.id
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Registration)).scalar() == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "party", "message"),
+    [("partner", "mcs", "Partners"), ("mcs", "partner", "MCS"), ("reviewer", None, "Reviewers")],
+)
+def test_party_must_fit_the_role(world: None, role: str, party: str | None, message: str) -> None:
+    user = make_user(role)
+    with pytest.raises(SubmissionError, match=message):
+        submit_registration(db.session, reg_input(party=party), user=user)
+
+
+def test_unknown_district_is_refused(world: None) -> None:
+    with pytest.raises(SubmissionError) as err:
+        submit_registration(db.session, reg_input(district="atlantis"), user=make_user("partner"))
+    assert err.value.field == "district"
+
+
+def test_partner_overlap_and_different_workloads(world: None) -> None:
+    a, b, c = make_user("partner"), make_user("partner"), make_user("partner")
+    first = submit_registration(db.session, reg_input(workloads=["exchange"]), user=a)
+    second = submit_registration(db.session, reg_input(workloads=["exchange", "yammer"]), user=b)
+    third = submit_registration(db.session, reg_input(workloads=["sharepoint"]), user=c)
+    db.session.commit()
+    assert first.registration.status == "approved"
+    assert second.registration.status == "in_conflict"
+    finding = db.session.execute(
+        sa.select(ConflictFinding).where(ConflictFinding.registration_id == second.registration.id)
+    ).scalar_one()
+    assert finding.rule == "PARTNER_OVERLAP"
+    assert finding.other_registration_id == first.registration.id
+    assert third.registration.status == "approved"
+
+
+def test_dry_run_stores_nothing(world: None) -> None:
+    decision = check_registration(
+        db.session, reg_input(customer_name="Caterpillar Inc"), user=make_user("partner")
+    )
+    assert decision.rules == ("NAMED_ACCOUNT",)
+    db.session.commit()
+    assert db.session.execute(sa.select(sa.func.count()).select_from(Registration)).scalar() == 0
+
+
+def test_withdraw_and_extension_rules(world: None) -> None:
+    user = make_user("partner")
+    reg = submit_registration(db.session, reg_input(), user=user).registration
+    with pytest.raises(SubmissionError):
+        withdraw_registration(db.session, reg, user=user, reason="")
+    with pytest.raises(SubmissionError):
+        withdraw_registration(db.session, reg, user=make_user("partner"), reason="not mine at all")
+    old_expiry = reg.expires_at
+    request_extension(db.session, reg, user=user, reason="customer board meets in March")
+    assert reg.expires_at is not None and old_expiry is not None and reg.expires_at > old_expiry
+    with pytest.raises(SubmissionError, match="already"):
+        request_extension(db.session, reg, user=user, reason="once more please")
+    withdraw_registration(db.session, reg, user=user, reason="customer chose another vendor")
+    db.session.commit()
+    assert reg.status == "withdrawn" and reg.withdrawn_reason
+
+
+def test_recheck_opens_and_releases_named_conflicts(world: None) -> None:
+    user = make_user("partner")
+    plain = submit_registration(db.session, reg_input(customer_name="Wayne Enterprises"), user=user)
+    named = submit_registration(
+        db.session, reg_input(customer_name="General Motors Co"), user=make_user("partner")
+    )
+    db.session.commit()
+    assert plain.registration.status == "approved"
+    assert named.registration.status == "in_conflict"
+    old = db.session.execute(
+        sa.select(NamedAccountList).where(NamedAccountList.status == "published")
+    ).scalar_one()
+    old.status = "superseded"
+    db.session.flush()
+    new_list = make_list([{"name": "Wayne Enterprises Inc", "district": "northeast"}])
+    summary = recheck_open_registrations(db.session, list_version=new_list, actor_id=None)
+    db.session.commit()
+    assert summary.new_conflicts == [plain.registration.id]
+    assert summary.released == [named.registration.id]
+    assert plain.registration.status == "in_conflict"
+    released = db.session.execute(
+        sa.select(ConflictFinding).where(ConflictFinding.registration_id == named.registration.id)
+    ).scalar_one()
+    assert released.active is False and released.released_at is not None
+    tickets = (
+        db.session.execute(sa.select(Ticket).where(Ticket.registration_id == plain.registration.id))
+        .scalars()
+        .all()
+    )
+    assert len(tickets) == 1
+    # Re-running the same re-check changes nothing: it is idempotent.
+    again = recheck_open_registrations(db.session, list_version=new_list, actor_id=None)
+    assert again.new_conflicts == [] and again.released == []
+
+
+def test_expiry_reminder_then_expiry(world: None) -> None:
+    user = make_user("partner")
+    reg = submit_registration(db.session, reg_input(), user=user).registration
+    db.session.commit()
+    assert reg.expires_at is not None
+    soon = reg.expires_at - timedelta(days=3)
+    assert expire_registrations(db.session, soon) == 1  # the reminder
+    assert expire_registrations(db.session, soon) == 0  # once
+    assert expire_registrations(db.session, reg.expires_at + timedelta(seconds=1)) == 1
+    db.session.commit()
+    db.session.refresh(reg)
+    assert reg.status == "expired" and reg.reminder_sent_at is not None
+    templates = db.session.execute(sa.select(OutboxMessage.template)).scalars().all()
+    assert "expiry_reminder" in templates
+
+
+def test_check_command_prints_the_decision(app: Flask, world: None) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["check", "--name", "Caterpillar Inc", "--pcs", "5000"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["outcome"] == "in_conflict"
+    finding = body["findings"][0]
+    assert finding["rule"] == "NAMED_ACCOUNT" and finding["account_name"] == "Caterpillar Inc."
+    assert {"account_id", "method", "score", "message"} <= set(finding)
+    mcs = runner.invoke(args=["check", "--name", "Tiny Shop", "--pcs", "4000", "--party", "mcs"])
+    assert json.loads(mcs.output)["findings"][0]["rule"] == "MCS_SIZE_THRESHOLD"
+
+
+def test_check_file_one_line_per_row_and_bad_lines(app: Flask, world: None, tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(
+        "customer_name,customer_domain,pc_count,workloads,party,partner_id\n"
+        "Caterpillar,,5000,exchange,partner,\n"
+        "Unknown Gadgets LLC,,300,azure;exchange,partner,\n"
+        "Small Shop,,200,dotnet_server,mcs,\n",
+        encoding="utf-8",
+    )
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["check-file", str(good)])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.strip().splitlines()]
+    assert [row["row"] for row in lines] == [1, 2, 3]
+    assert lines[0]["findings"][0]["rule"] == "NAMED_ACCOUNT"
+    assert lines[1]["findings"] == []
+    assert lines[2]["findings"][0]["rule"] == "MCS_SIZE_THRESHOLD"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_name,pc_count\nAcme,lots\n,5\n", encoding="utf-8")
+    result = runner.invoke(args=["check-file", str(bad)])
+    assert result.exit_code == 2
+    assert "line 2" in result.output and "line 3" in result.output
+
+
+def test_submitted_at_is_now(world: None) -> None:
+    before = utcnow()
+    reg = submit_registration(db.session, reg_input(), user=make_user("partner")).registration
+    assert before <= reg.submitted_at <= utcnow()

@@ -20,7 +20,7 @@ def main(argv: list[str]) -> int:
         started = time.perf_counter()
         print(f"\n=== bench part: {name}")
         module = importlib.import_module(PARTS[name])
-        module.main()
+        module.main([])
         print(f"=== {name} finished in {time.perf_counter() - started:.1f} s")
     return 0
 

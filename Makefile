@@ -42,3 +42,6 @@ bench-%: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache instance
+
+screenshots: $(STAMP)
+	APP_ENV=testing SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e

@@ -462,6 +462,51 @@ def request_extension(sess: Session, reg: Registration, *, user: User, reason: s
     )
 
 
+def request_override(sess: Session, reg: Registration, *, user: User, reason: str) -> Ticket:
+    """Ask for a level-3 exception to a no-bid block; the registration goes to exception review.
+
+    The no-bid commitment rejects an MCS engagement outright; only a national (level-3) grant
+    can override it, so the request opens an exception ticket that lower levels may deny or
+    escalate but not grant.
+    """
+    from escalation.service import open_ticket
+
+    _ensure_owner(reg, user)
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise SubmissionError("Explain why the no-bid block should be overridden.", "reason")
+    if reg.party != "mcs" or reg.status != "rejected":
+        raise SubmissionError("Only a rejected MCS engagement can ask for an override.")
+    finding = (
+        sess.execute(
+            sa.select(ConflictFinding).where(
+                ConflictFinding.registration_id == reg.id,
+                ConflictFinding.rule == rules.NO_BID_DOTNET,
+                ConflictFinding.active.is_(True),
+            )
+        )
+        .scalars()
+        .first()
+    )
+    if finding is None:
+        raise SubmissionError("This engagement was not blocked by the no-bid commitment.")
+    ticket = open_ticket(sess, registration=reg, finding=finding, actor_id=user.id)
+    reg.status = "in_exception_review"
+    reg.updated_at = utcnow()
+    sess.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            kind="commented",
+            actor_id=user.id,
+            body=f"Override requested: {reason}",
+        )
+    )
+    record_audit(
+        sess, user.id, "registration.override_requested", "registration", reg.id, reason=reason
+    )
+    return ticket
+
+
 def registration_json(sess: Session, reg: Registration) -> dict[str, Any]:
     """Return the API representation of a registration with its findings and tickets."""
     findings = sess.execute(

@@ -15,6 +15,7 @@ from conflict.service import (
     check_registration,
     recheck_open_registrations,
     request_extension,
+    request_override,
     submit_registration,
     withdraw_registration,
 )
@@ -253,3 +254,52 @@ def test_submitted_at_is_now(world: None) -> None:
     before = utcnow()
     reg = submit_registration(db.session, reg_input(), user=make_user("partner")).registration
     assert before <= reg.submitted_at <= utcnow()
+
+
+def test_no_bid_block_can_ask_for_a_level_three_override(world: None) -> None:
+    from escalation.service import decide, escalate
+
+    partner = make_user("partner")
+    submit_registration(
+        db.session,
+        reg_input(customer_name="Humongous Insurance", workloads=["dotnet_server"], pc_count=4500),
+        user=partner,
+    )
+    seller = make_user("mcs")
+    blocked = submit_registration(
+        db.session,
+        reg_input(customer_name="Humongous Insurance", workloads=["azure"], pc_count=4500),
+        user=seller,
+    ).registration
+    assert blocked.status == "rejected" and blocked.party == "mcs"
+    with pytest.raises(SubmissionError):
+        request_override(db.session, blocked, user=seller, reason="short")
+    ticket = request_override(
+        db.session,
+        blocked,
+        user=seller,
+        reason="The customer asked MCS to architect the .NET move.",
+    )
+    assert ticket.type == "exception" and ticket.rule == "NO_BID_DOTNET"
+    assert blocked.status == "in_exception_review"
+    national = make_user("reviewer", level=3, districts=[])
+    with pytest.raises(ValueError):
+        decide(
+            db.session,
+            ticket,
+            actor=national,
+            resolution="exception_granted",
+            rationale="Granted at level one is not allowed.",
+        )
+    escalate(db.session, ticket, actor=national, reason="needs national sign-off")
+    escalate(db.session, ticket, actor=national, reason="needs national sign-off")
+    assert ticket.level == 3
+    decide(
+        db.session,
+        ticket,
+        actor=national,
+        resolution="exception_granted",
+        rationale="Strategic .NET migration; partner keeps the middleware work.",
+    )
+    db.session.commit()
+    assert blocked.status == "approved"

@@ -573,9 +573,8 @@ def recheck_open_registrations(
     Only the list-dependent rules can change when the list changes, so only they run: a new
     match opens a ticket, a match that no longer holds is released and noted on its ticket.
     """
-    from escalation.service import release_finding
-
     from conflict.index_cache import build_index
+    from escalation.service import release_finding
 
     index = build_index(sess, list_version.id)
     policy_row = active_policy(sess)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from conflict import rules
 from conflict.normalize import name_key, normalize_domain
@@ -38,6 +39,7 @@ def _decision_json(decision: Decision, **extra: Any) -> str:
 
 
 @click.command("check")
+@with_appcontext
 @click.option("--name", "name", required=True, help="Customer name.")
 @click.option("--domain", default=None, help="Customer web domain or e-mail address.")
 @click.option("--pcs", type=click.IntRange(min=0), default=None, help="Number of PCs.")
@@ -126,6 +128,7 @@ def _facts_from_row(row: dict[str, str]) -> Facts:
 
 
 @click.command("check-file")
+@with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def check_file(path: str) -> None:
     """Print one JSON decision per CSV row (bulk dry run; stores nothing)."""

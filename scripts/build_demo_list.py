@@ -266,7 +266,26 @@ def build() -> None:
         for i, name in enumerate(partners):
             points = (130, 160, 125, 70, 95, 55, 40, 20, 150, 60)[i % 10]
             writer.writerow([name, points, DISTRICTS[i % len(DISTRICTS)]])
-    print(f"wrote {len(out)} accounts and {len(partners)} partners")
+    # Customers partners register: further Nasdaq companies on neither list.
+    customers: list[str] = []
+    for r in nasdaq:
+        name = r["Company Name"].strip()
+        if r["ETF"] == "Y" or r["Test Issue"] == "Y" or r["Symbol"] in taken_symbols:
+            continue
+        if name in partners or name in customers or "Acquisition" in name or len(name) > 40:
+            continue
+        if name.lower() in listed or any(w in name for w in ("Fund", "Trust", "Warrant")):
+            continue
+        if _num(name, 0, 9) == 0:  # spread the picks through the alphabet
+            customers.append(name)
+        if len(customers) >= 40:
+            break
+    with (ROOT / "demo" / "customers.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["name", "pc_count"])
+        for name in customers:
+            writer.writerow([name, _num(name + "p", 300, 6_500)])
+    print(f"wrote {len(out)} accounts, {len(partners)} partners and {len(customers)} customers")
 
 
 if __name__ == "__main__":

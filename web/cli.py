@@ -6,7 +6,7 @@ import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from demo.loader import (
     DEMO_PASSWORD,
@@ -110,6 +110,7 @@ def create_token(email: str, name: str) -> None:
 
 
 @click.command("demo-data")
+@with_appcontext
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def demo_data(if_empty: bool) -> None:
     """Load the demo program: list, partners, users, registrations and tickets."""

@@ -7,17 +7,25 @@ Context contract for e-mail templates (templates/email/<template>.txt and .html)
 carries ``headline`` (one sentence), ``lines`` (list of plain sentences), ``url`` (absolute link
 to the page to act on, may be empty) and, where they apply, ``ticket_id``, ``registration_id``,
 ``customer_name``, ``rule``, ``level``, ``resolution``, ``due_at`` (ISO string).
+
+Users who chose ``notify_mode == "digest"`` get their e-mails ``held``; ``send_digests`` bundles
+them once a day into one ``digest`` e-mail. A bundled message is marked ``sent`` (its content
+went out inside the digest) and its context records ``digest_message_id``, the Message-ID of the
+digest that carried it.
 """
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from escalation.claims import claim_due
 from models import OutboxMessage, User, WebhookEndpoint, utcnow
+from models.db import lock_key
 
 EMAIL_TEMPLATES: tuple[str, ...] = (
     "registration_received",
@@ -111,6 +119,10 @@ def enqueue_emails(
 
 def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> list[OutboxMessage]:
     """Queue an event for every enabled webhook endpoint subscribed to it."""
+    if has_app_context() and current_app.config.get("WEBHOOK_URLS"):
+        from escalation.webhooks import sync_configured_endpoints
+
+        sync_configured_endpoints(sess)
     endpoints = sess.execute(
         sa.select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
     ).scalars()
@@ -130,3 +142,137 @@ def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> l
         sess.add(msg)
         out.append(msg)
     return out
+
+
+# A restart runs every job once; this keeps that from sending a second digest the same day.
+DIGEST_MIN_INTERVAL = timedelta(hours=20)
+DIGEST_MAX_ITEMS = 100
+
+
+def _release_held(sess: Session, now: datetime) -> int:
+    """Send held messages of people who switched back to single e-mails as ordinary e-mail.
+
+    Messages held for deactivated accounts are dead-lettered instead, as enqueue_email would
+    not have queued them at all.
+    """
+    held = [OutboxMessage.status == "held", OutboxMessage.channel == "email"]
+    inactive = sa.select(User.id).where(User.is_active.is_(False))
+    sess.execute(
+        sa.update(OutboxMessage)
+        .where(*held, OutboxMessage.recipient_user_id.in_(inactive))
+        .values(status="dead", last_error="recipient account is inactive")
+    )
+    readers = sa.select(User.id).where(User.notify_mode == "digest")
+    result = sess.execute(
+        sa.update(OutboxMessage)
+        .where(
+            *held,
+            sa.or_(
+                OutboxMessage.recipient_user_id.is_(None),
+                OutboxMessage.recipient_user_id.not_in(readers),
+            ),
+        )
+        .values(status="pending", next_attempt_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _digest_item(row: OutboxMessage) -> dict[str, Any]:
+    ctx = row.context or {}
+    return {
+        "subject": row.subject,
+        "headline": ctx.get("headline") or row.subject,
+        "url": ctx.get("url") or "",
+        "event": row.event,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+def digest_for(sess: Session, user: User, now: datetime) -> OutboxMessage | None:
+    """Bundle one user's held e-mails into a digest message (None when nothing is due)."""
+    lock_key(sess, f"digest:{user.id}")
+    last = sess.execute(
+        sa.select(sa.func.max(OutboxMessage.created_at)).where(
+            OutboxMessage.recipient_user_id == user.id,
+            OutboxMessage.template == "digest",
+        )
+    ).scalar_one_or_none()
+    if last is not None and now - last < DIGEST_MIN_INTERVAL:
+        return None
+    held = claim_due(
+        sess,
+        OutboxMessage,
+        where=[
+            OutboxMessage.status == "held",
+            OutboxMessage.channel == "email",
+            OutboxMessage.recipient_user_id == user.id,
+        ],
+        order_by=[OutboxMessage.created_at, OutboxMessage.id],
+        limit=10_000,
+    )
+    if not held:
+        return None
+    count = len(held)
+    items = [_digest_item(row) for row in held[:DIGEST_MAX_ITEMS]]
+    noun = "update" if count == 1 else "updates"
+    digest = enqueue_email(
+        sess,
+        event="digest",
+        template="digest",
+        subject=f"ChannelGuard daily digest: {count} {noun}",
+        context={
+            "headline": f"You have {count} ChannelGuard {noun} since your last digest.",
+            "lines": [],
+            "url": absolute_url("/"),
+            "items": items,
+            "more": count - len(items),
+            "count": count,
+        },
+        user=user,
+    )
+    if digest is None:
+        return None
+    digest.created_at = now
+    for row in held:
+        row.status = "sent"
+        row.sent_at = now
+        row.last_error = None
+        row.context = {**(row.context or {}), "digest_message_id": digest.message_id}
+    sess.flush()
+    return digest
+
+
+def send_digests(sess: Session, now: datetime) -> int:
+    """Queue each digest reader's daily digest; return how many digests were queued."""
+    _release_held(sess, now)
+    user_ids = (
+        sess.execute(
+            sa.select(OutboxMessage.recipient_user_id)
+            .where(
+                OutboxMessage.status == "held",
+                OutboxMessage.channel == "email",
+                OutboxMessage.recipient_user_id.is_not(None),
+            )
+            .distinct()
+        )
+        .scalars()
+        .all()
+    )
+    queued = 0
+    for user_id in sorted(uid for uid in user_ids if uid is not None):
+        user = sess.get(User, user_id)
+        if user is None or not user.is_active or user.notify_mode != "digest":
+            continue
+        if digest_for(sess, user, now) is not None:
+            queued += 1
+    return queued
+
+
+def retry_dead(sess: Session, outbox_id: int, now: datetime) -> bool:
+    """Put a dead message back in the queue with a fresh set of attempts (the caller commits)."""
+    result = sess.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == outbox_id, OutboxMessage.status == "dead")
+        .values(status="pending", next_attempt_at=now, attempts=0, claimed_until=None)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,447 @@
+"""Webhook delivery: signed JSON posts (Standard Webhooks style), URL safety and endpoints.
+
+Each message is signed with its endpoint's secret: ``webhook-signature: v1,<base64 HMAC-SHA256 of
+"{webhook-id}.{webhook-timestamp}.{body}">``. Receivers check the signature and the timestamp and
+de-duplicate on ``webhook-id``, which stays the same across retries.
+"""
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+import requests
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from escalation import claims
+from escalation.claims import Claimed
+from models import WebhookEndpoint
+from models.db import lock_key
+
+log = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"  # noqa: S105  a format marker, not a credential
+MAX_ATTEMPTS = 16
+DISABLE_AFTER_FAILURES = 10
+BATCH_SIZE = 50
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+TIMESTAMP_TOLERANCE = 300
+RUN_BUDGET_SECONDS = 180.0
+USER_AGENT = "ChannelGuard-Webhooks/1"
+
+
+class UnsafeURL(ValueError):
+    """A webhook URL that must not be called (scheme or a non-public address)."""
+
+
+class UnresolvableURL(ValueError):
+    """A webhook host name that does not resolve right now."""
+
+
+# --- signing -----------------------------------------------------------------------------------
+
+
+def new_secret() -> str:
+    """Return a fresh endpoint secret: "whsec_" and 32 random bytes in base64."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _key(secret: str) -> bytes:
+    raw = secret.removeprefix(SECRET_PREFIX)
+    return base64.b64decode(raw)
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """Return the webhook-signature header value for one delivery."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify_signature(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance: int | None = TIMESTAMP_TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """Check a delivery's webhook-signature (and, by default, that its timestamp is fresh)."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    msg_id = lowered.get("webhook-id", "")
+    stamp = lowered.get("webhook-timestamp", "")
+    given = lowered.get("webhook-signature", "")
+    if not msg_id or not stamp.isdigit() or not given:
+        return False
+    timestamp = int(stamp)
+    if tolerance is not None:
+        current = time.time() if now is None else now
+        if abs(current - timestamp) > tolerance:
+            return False
+    try:
+        expected = sign(secret, msg_id, timestamp, body).encode()
+    except (ValueError, TypeError):
+        return False
+    # Several signatures may be sent while a secret is rotated; any valid one will do.
+    return any(hmac.compare_digest(expected, part.encode()) for part in given.split())
+
+
+# --- URL safety ----------------------------------------------------------------------------------
+
+
+def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for flag in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+        if getattr(ip, f"is_{flag}"):
+            return flag.replace("_", "-")
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def check_url(url: str, *, allow_private: bool = False) -> None:
+    """Refuse a webhook URL that is not http(s) or whose host resolves to a non-public address.
+
+    Every address the name resolves to is checked, so a name with one public and one private
+    address is refused too.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise UnsafeURL("only http and https URLs are allowed")
+    if not parts.hostname:
+        raise UnsafeURL("the URL has no host")
+    if parts.username or parts.password:
+        raise UnsafeURL("credentials in the URL are not allowed; the payload is signed instead")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise UnsafeURL(f"bad port: {exc}") from exc
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableURL(f"cannot resolve {parts.hostname}: {exc}") from exc
+    if not infos:
+        raise UnresolvableURL(f"cannot resolve {parts.hostname}")
+    for info in infos:
+        address = str(info[4][0]).split("%", 1)[0]
+        problem = _address_problem(ipaddress.ip_address(address))
+        if problem:
+            raise UnsafeURL(
+                f"{parts.hostname} resolves to {problem} address {address}; "
+                "an admin may allow private addresses for this endpoint explicitly"
+            )
+
+
+# --- endpoints -----------------------------------------------------------------------------------
+
+
+def parse_events(value: str | Iterable[str] | None) -> list[str]:
+    """Turn "a,b" (or a list) into a clean list of event names; empty means every event."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return sorted({item.strip() for item in items if item and item.strip()})
+
+
+def add_endpoint(
+    sess: Session,
+    url: str,
+    *,
+    allow_private: bool = False,
+    events: Iterable[str] = (),
+    check: bool = True,
+) -> WebhookEndpoint:
+    """Validate a URL and add an endpoint with a new secret (the caller commits)."""
+    url = url.strip()
+    if len(url) > 2000:
+        raise UnsafeURL("the URL is longer than 2,000 characters")
+    if check:
+        check_url(url, allow_private=allow_private)
+    endpoint = WebhookEndpoint(
+        url=url,
+        secret=new_secret(),
+        events=parse_events(events),
+        allow_private=allow_private,
+    )
+    sess.add(endpoint)
+    sess.flush()
+    return endpoint
+
+
+def sync_configured_endpoints(sess: Session, urls: Iterable[str] | None = None) -> int:
+    """Add an endpoint for each WEBHOOK_URLS entry not yet in the table; return how many."""
+    configured = (current_app.config.get("WEBHOOK_URLS") or []) if urls is None else urls
+    wanted = [u.strip() for u in configured]
+    wanted = [u for u in dict.fromkeys(wanted) if u]
+    if not wanted:
+        return 0
+    known = set(sess.execute(sa.select(WebhookEndpoint.url)).scalars())
+    if all(url in known for url in wanted):
+        return 0
+    # Two instances syncing at once must not both add the same URL: lock, then look again.
+    lock_key(sess, "webhook-config-sync")
+    known = set(sess.execute(sa.select(WebhookEndpoint.url)).scalars())
+    added = 0
+    for url in wanted:
+        if url in known:
+            continue
+        # Operator-configured URLs are checked at delivery time, where a refusal is recorded
+        # on the message; admins can allow private addresses for them explicitly.
+        add_endpoint(sess, url, check=False)
+        added += 1
+        log.info("webhook endpoint added from WEBHOOK_URLS: %s", url)
+    return added
+
+
+def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason: str = "") -> None:
+    """Enable (resetting the failure count) or disable an endpoint."""
+    endpoint.enabled = enabled
+    if enabled:
+        endpoint.consecutive_failures = 0
+        endpoint.disabled_reason = None
+    else:
+        endpoint.disabled_reason = (reason or "disabled by an admin")[:500]
+    sess.add(endpoint)
+
+
+# --- delivery ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """The endpoint facts a delivery needs, read once per run."""
+
+    id: int
+    url: str
+    secret: str
+    allow_private: bool
+    enabled: bool
+
+
+def payload_body(msg: Claimed) -> bytes:
+    """Return the JSON body for a message: id, type, timestamp and data."""
+    ctx = msg.context or {}
+    payload = {
+        "id": msg.message_id,
+        "type": ctx.get("type") or msg.event,
+        "timestamp": msg.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "data": ctx.get("data", {}),
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """Read a Retry-After header given in seconds or as an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one POST achieved."""
+
+    kind: str  # "sent" | "retry" | "gone" | "refused"
+    detail: str = ""
+    retry_after: timedelta | None = None
+
+
+def url_verdict(target: Target) -> Outcome | None:
+    """Return why a target's URL may not be called now, or None when it may."""
+    try:
+        check_url(target.url, allow_private=target.allow_private)
+    except UnsafeURL as exc:
+        return Outcome("refused", f"refused URL: {exc}")
+    except UnresolvableURL as exc:
+        return Outcome("retry", str(exc))
+    return None
+
+
+def post(http: requests.Session, target: Target, msg: Claimed, now: datetime) -> Outcome:
+    """POST one signed message to its (already checked) endpoint and classify the answer."""
+    body = payload_body(msg)
+    stamp = int(now.timestamp())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": msg.message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(target.secret, msg.message_id, stamp, body),
+    }
+    try:
+        resp = http.post(
+            target.url,
+            data=body,
+            headers=headers,
+            timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            allow_redirects=False,
+        )
+    except requests.Timeout as exc:
+        return Outcome("retry", f"timeout: {exc}")
+    except requests.RequestException as exc:
+        return Outcome("retry", f"{type(exc).__name__}: {exc}")
+    status = resp.status_code
+    resp.close()
+    if 200 <= status < 300:
+        return Outcome("sent")
+    if status == 410:
+        return Outcome("gone", "410 Gone: the receiver asked us to stop")
+    detail = f"HTTP {status}"
+    if 300 <= status < 400:
+        detail += f" (redirect to {resp.headers.get('location', '?')} not followed)"
+    retry_after = None
+    if status == 429 or status >= 500:
+        retry_after = parse_retry_after(resp.headers.get("retry-after"), now)
+    return Outcome("retry", detail, retry_after)
+
+
+def _load_targets(sess: Session, batch: list[Claimed]) -> dict[int, Target]:
+    ids = {m.endpoint_id for m in batch if m.endpoint_id is not None}
+    rows = sess.execute(sa.select(WebhookEndpoint).where(WebhookEndpoint.id.in_(ids))).scalars()
+    targets = {
+        ep.id: Target(ep.id, ep.url, ep.secret, ep.allow_private, ep.enabled)
+        for ep in rows
+        if ep.id is not None
+    }
+    sess.commit()
+    return targets
+
+
+def _endpoint_ok(sess: Session, endpoint_id: int) -> None:
+    sess.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.consecutive_failures != 0)
+        .values(consecutive_failures=0)
+    )
+    sess.commit()
+
+
+def _endpoint_failed(sess: Session, endpoint_id: int, detail: str) -> bool:
+    """Count a failure atomically; disable the endpoint at the limit. True when disabled now."""
+    failures = sess.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .values(consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
+        .returning(WebhookEndpoint.consecutive_failures)
+    ).scalar_one_or_none()
+    disabled = False
+    if failures is not None and failures >= DISABLE_AFTER_FAILURES:
+        result = sess.execute(
+            sa.update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
+            .values(
+                enabled=False,
+                disabled_reason=f"{failures} consecutive failures; last: {detail}"[:500],
+            )
+        )
+        disabled = bool(getattr(result, "rowcount", 0))
+    sess.commit()
+    return disabled
+
+
+def _disable(sess: Session, endpoint_id: int, reason: str) -> None:
+    sess.execute(
+        sa.update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id)
+        .values(enabled=False, disabled_reason=reason[:500])
+    )
+    sess.commit()
+
+
+def deliver_batch(
+    sess: Session, batch: list[Claimed], now: datetime, http: requests.Session
+) -> int:
+    """Post a claimed batch; return how many were delivered."""
+    targets = _load_targets(sess, batch)
+    deadline = time.monotonic() + (claims.LEASE - timedelta(seconds=60)).total_seconds()
+    verdicts: dict[int, Outcome | None] = {}
+    sent = 0
+    for index, msg in enumerate(batch):
+        if time.monotonic() > deadline:
+            claims.release(sess, batch[index:], now)
+            break
+        target = targets.get(msg.endpoint_id or -1)
+        if target is None:
+            claims.mark_dead(sess, msg, "webhook endpoint no longer exists")
+            continue
+        if not target.enabled:
+            # Disabled during this run (410 or too many failures): wait for re-enabling.
+            claims.release(sess, [msg], now)
+            continue
+        if target.id not in verdicts:
+            # One name resolution per endpoint and run is enough.
+            verdicts[target.id] = url_verdict(target)
+        outcome = verdicts[target.id] or post(http, target, msg, now)
+        if outcome.kind == "sent":
+            if claims.mark_sent(sess, msg, now):
+                sent += 1
+            _endpoint_ok(sess, target.id)
+        elif outcome.kind == "refused":
+            claims.mark_dead(sess, msg, outcome.detail)
+        elif outcome.kind == "gone":
+            claims.mark_dead(sess, msg, outcome.detail)
+            _disable(sess, target.id, outcome.detail)
+            targets[target.id] = Target(target.id, target.url, target.secret, False, False)
+        else:
+            if msg.attempts >= MAX_ATTEMPTS:
+                claims.mark_dead(
+                    sess, msg, f"gave up after {msg.attempts} attempts: {outcome.detail}"
+                )
+            else:
+                when = claims.retry_time(msg.attempts, now=now, retry_after=outcome.retry_after)
+                claims.mark_retry(sess, msg, when, outcome.detail)
+            if _endpoint_failed(sess, target.id, outcome.detail):
+                log.warning("webhook endpoint %s disabled: %s", target.id, outcome.detail)
+                targets[target.id] = Target(target.id, target.url, target.secret, False, False)
+    return sent
+
+
+def new_http_session() -> requests.Session:
+    """Return a requests session that ignores proxy and .netrc settings from the environment."""
+    http = requests.Session()
+    # Environment proxies would bypass the address check and .netrc would leak credentials.
+    http.trust_env = False
+    return http
+
+
+def deliver_webhooks(sess: Session, now: datetime) -> int:
+    """Post every due webhook message; return how many were delivered."""
+    if sync_configured_endpoints(sess):
+        sess.commit()
+    else:
+        sess.rollback()
+    limit = int(current_app.config.get("OUTBOX_BATCH_SIZE") or BATCH_SIZE)
+    started = time.monotonic()
+    total = 0
+    with new_http_session() as http:
+        while time.monotonic() - started < RUN_BUDGET_SECONDS:
+            batch = claims.claim_outbox(sess, "webhook", now, limit=limit)
+            if not batch:
+                break
+            total += deliver_batch(sess, batch, now, http)
+    return total

@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, current_app, g, request
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 
 from models import ApiToken, User, utcnow
@@ -41,7 +41,9 @@ spec = SpecTree(
     "flask",
     title="ChannelGuard API",
     version="1.0",
-    path="api/v1",
+    # Spectree leaves out routes under its own path, so its pages live apart from /api/v1 and
+    # the document is served at /api/v1/openapi.json by the route below.
+    path="apidoc",
     filename="openapi.json",
     page_templates={},
     mode="strict",
@@ -108,7 +110,13 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api)
 
 
+def openapi_document() -> Any:
+    """Serve the OpenAPI document generated from the API's routes and models."""
+    return jsonify(spec.spec)
+
+
 def finalize(app: Flask) -> None:
     """Register the API blueprint and its OpenAPI document once every route is attached."""
     app.register_blueprint(api)
     spec.register(app)
+    app.add_url_rule("/api/v1/openapi.json", "openapi", openapi_document)

@@ -20,12 +20,15 @@ NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
     "reviewer": [
         ("escalation.queue", "Review queue"),
         ("escalation.dashboard", "Dashboard"),
+        ("lists.reviews", "List reviews"),
         ("lists.account_lookup", "Account look-up"),
     ],
     "admin": [
         ("escalation.dashboard", "Dashboard"),
         ("escalation.queue", "Review queue"),
         ("conflict.registrations", "Registrations"),
+        ("lists.index", "Named-account lists"),
+        ("lists.account_lookup", "Account look-up"),
         ("admin.index", "Administration"),
     ],
 }

@@ -1,0 +1,193 @@
+"""JSON API for named-account lists: browse versions and upload a CSV (admins only)."""
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import jsonify, request
+from pydantic import BaseModel, Field, ValidationError
+from spectree import Response
+
+from conflict.lists import ListError, ListValidationError, import_list
+from models import NamedAccountList
+from models.db import session as db_session
+from web.api_base import api, api_user, require_api_role, spec
+from web.errors import json_error
+
+MAX_PAGE = 200
+
+
+class ListVersionOut(BaseModel):
+    """One version of the named-account list."""
+
+    id: int
+    label: str
+    status: str
+    source: str
+    content_hash: str
+    account_count: int
+    effective_from: date | None
+    published_at: datetime | None
+    superseded_at: datetime | None
+    created_at: datetime
+
+
+class ListPage(BaseModel):
+    """A page of list versions, newest first."""
+
+    items: list[ListVersionOut]
+    next_cursor: str | None
+
+
+class ListQuery(BaseModel):
+    """Paging and filtering of list versions."""
+
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, pattern=r"^\d{1,18}$")
+    status: str | None = Field(default=None, pattern=r"^(draft|published|superseded)$")
+
+
+class UploadOptions(BaseModel):
+    """Options of a CSV upload, from the query string or the multipart form."""
+
+    publish: bool = False
+    effective_from: date | None = None
+    label: str | None = Field(default=None, max_length=120)
+
+
+class UploadOut(BaseModel):
+    """The version an upload made (or found, when the content was already there)."""
+
+    version: ListVersionOut | None
+    created: bool
+    published: bool
+    account_count: int
+    message: str
+
+
+class LineErrorOut(BaseModel):
+    """A problem on one line of an uploaded file."""
+
+    line: int
+    column: str | None
+    message: str
+
+
+class ErrorDetails(BaseModel):
+    """Details of an error; a refused file lists every bad line."""
+
+    errors: list[LineErrorOut] = []
+    fields: dict[str, str] = {}
+
+
+class ErrorBody(BaseModel):
+    """The error object."""
+
+    code: str
+    message: str
+    details: ErrorDetails | dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    """The API's error envelope."""
+
+    error: ErrorBody
+
+
+def version_json(version: NamedAccountList) -> dict[str, Any]:
+    """Return a list version as the API shows it."""
+    return ListVersionOut.model_validate(version, from_attributes=True).model_dump(mode="json")
+
+
+@api.get("/named-account-lists")
+@spec.validate(
+    query=ListQuery,
+    resp=Response(HTTP_200=ListPage, HTTP_403=ErrorOut, HTTP_404=ErrorOut, HTTP_422=ErrorOut),
+    tags=["named-account lists"],
+)
+def list_versions() -> Any:
+    """List named-account list versions, newest first (keyset-paginated by id)."""
+    require_api_role("admin")
+    query: ListQuery = request.context.query  # type: ignore[attr-defined]
+    stmt = sa.select(NamedAccountList).order_by(NamedAccountList.id.desc()).limit(query.limit + 1)
+    if query.cursor:
+        stmt = stmt.where(NamedAccountList.id < int(query.cursor))
+    if query.status:
+        stmt = stmt.where(NamedAccountList.status == query.status)
+    rows = db_session().execute(stmt).scalars().all()
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return jsonify(
+        items=[version_json(v) for v in rows],
+        next_cursor=str(rows[-1].id) if more and rows else None,
+    )
+
+
+def _upload_body() -> tuple[bytes | None, str | None]:
+    upload = request.files.get("file")
+    if upload is not None:
+        return upload.read(), upload.filename
+    if request.mimetype in ("text/csv", "application/csv", "text/plain"):
+        return request.get_data(cache=False), None
+    return None, None
+
+
+@api.post("/named-account-lists")
+@spec.validate(
+    resp=Response(
+        HTTP_200=UploadOut,
+        HTTP_201=UploadOut,
+        HTTP_400=ErrorOut,
+        HTTP_403=ErrorOut,
+        HTTP_404=ErrorOut,
+        HTTP_422=ErrorOut,
+    ),
+    tags=["named-account lists"],
+)
+def upload_list() -> Any:
+    """Upload a named-account CSV (multipart field "file" or a text/csv body) as a draft.
+
+    Query or form fields: publish (true/false), effective_from (YYYY-MM-DD), label.
+    A file with any bad line is refused with 422 and every bad line in details.errors.
+    """
+    require_api_role("admin")
+    raw = {k: v for k, v in request.values.items() if k in UploadOptions.model_fields}
+    try:
+        options = UploadOptions.model_validate(raw)
+    except ValidationError as exc:
+        fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+        return json_error(422, "The request did not validate.", {"fields": fields})
+    data, filename = _upload_body()
+    if data is None:
+        return json_error(
+            400, 'Send the CSV as multipart field "file" or as a text/csv request body.'
+        )
+    sess = db_session()
+    user = api_user()
+    try:
+        result = import_list(
+            sess,
+            data,
+            actor_id=user.id,
+            label=options.label or (f"Upload of {filename}" if filename else None),
+            source="api",
+            publish_now=options.publish,
+            effective_from=options.effective_from,
+        )
+    except ListValidationError as exc:
+        sess.rollback()
+        return json_error(
+            422, str(exc), {"errors": [e.as_dict() for e in exc.errors]}, code="invalid_file"
+        )
+    except ListError as exc:
+        sess.rollback()
+        return json_error(422, str(exc), code="not_publishable")
+    sess.commit()
+    body = {
+        "version": version_json(result.version) if result.version is not None else None,
+        "created": result.created,
+        "published": result.published is not None,
+        "account_count": result.account_count,
+        "message": result.message,
+    }
+    return jsonify(body), 201 if result.created else 200

@@ -55,6 +55,8 @@ class Registration(SQLModel, table=True):
             "submitted_by_id", "idempotency_key", name="uq_registration_idempotency"
         ),
         sa.Index("ix_registration_customer_status", "customer_key", "status"),
+        # Engagements on a customer are found by name key or by web domain.
+        sa.Index("ix_registration_domain_status", "customer_domain", "status"),
         sa.Index("ix_registration_partner_submitted", "partner_id", "submitted_at", "id"),
         sa.Index("ix_registration_status_expires", "status", "expires_at"),
     )

@@ -1,7 +1,280 @@
-"""JSON API routes for registrations, conflict checks and named-account lists."""
+"""JSON API for registrations and dry-run conflict checks, on the shared /api/v1 blueprint.
 
-from flask import Flask
+Idempotency: ``POST /registrations`` honours an ``Idempotency-Key`` header. The same key from the
+same user returns the registration it created (200 instead of 201). A key reused with a different
+request answers 409: the stored registration's input fields are compared with the new request, so
+no separate fingerprint needs storing.
+"""
+
+from datetime import date
+from typing import Any, Literal
+
+from flask import Flask, request, url_for
+from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response
+from sqlalchemy.exc import IntegrityError
+
+from conflict import rules
+from conflict.schemas import RegistrationCreate, RegistrationPublic
+from conflict.service import (
+    SubmissionError,
+    check_registration,
+    decision_findings_json,
+    find_by_idempotency_key,
+    registration_json,
+    submit_registration,
+)
+from conflict.views import (
+    BadCursor,
+    filter_registrations,
+    may_see_registration,
+    page_of,
+    registration_scope,
+)
+from models import Registration
+from models.db import session as db_session
+from web.api_base import api, api_user, require_api_role, spec
+from web.errors import json_error
+
+TAGS = ["registrations"]
+
+RegStatus = Literal[
+    "submitted",
+    "approved",
+    "in_conflict",
+    "in_exception_review",
+    "rejected",
+    "expired",
+    "withdrawn",
+]
+
+
+class ErrorBody(BaseModel):
+    """The error object: a machine code, a sentence and details such as field messages."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: {"error": {"code", "message", "details"}}."""
+
+    error: ErrorBody
+
+
+class FindingOut(BaseModel):
+    """One rule's finding with the evidence behind it."""
+
+    rule: str
+    severity: str
+    message: str
+    account_id: int | None = None
+    account_name: str | None = None
+    method: str | None = None
+    score: float | None = None
+    other_registration_id: int | None = None
+    active: bool = True
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class RegistrationOut(RegistrationPublic):
+    """A registration with its decision: status, findings and tickets."""
+
+    findings: list[FindingOut]  # type: ignore[assignment]
+
+
+class RegistrationPage(BaseModel):
+    """One page of registrations, newest first."""
+
+    items: list[RegistrationOut]
+    next_cursor: str | None = None
+
+
+class RegistrationQuery(BaseModel):
+    """Filters and paging of the registration list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: RegStatus | None = None
+    customer: str | None = Field(default=None, max_length=300, description="Name contains.")
+    submitted_from: date | None = None
+    submitted_to: date | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class SubmitHeaders(BaseModel):
+    """Optional request headers of a submission."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=128,
+        description="Repeat a submission safely: the same key returns the same registration.",
+    )
+
+
+class CheckOut(BaseModel):
+    """The decision a registration would get now; nothing is stored."""
+
+    outcome: str
+    summary: str
+    findings: list[FindingOut]
+    list_version_id: int | None
+    policy_version_id: int | None
+
+
+ERRORS: dict[str, Any] = {
+    "HTTP_401": ErrorOut,
+    "HTTP_403": ErrorOut,
+    # Declared explicitly: left out, SpecTree maps 422 to its own validation-error type and
+    # fails (500) when a view itself answers 422.
+    "HTTP_422": ErrorOut,
+    "HTTP_429": ErrorOut,
+}
+
+
+def _same_request(reg: Registration, data: RegistrationCreate) -> bool:
+    """Return True when a replayed request asks for exactly what the registration records."""
+    return (
+        reg.customer_name == data.customer_name
+        and (reg.customer_domain or None) == data.customer_domain
+        and reg.district == data.district
+        and reg.country == data.country
+        and reg.pc_count == data.pc_count
+        and sorted(reg.workloads or []) == sorted(data.workloads)
+        and reg.solution_stack == data.solution_stack
+        and bool(reg.dotnet_early_adoption) == data.dotnet_early_adoption
+        and reg.estimated_value == data.estimated_value
+        and reg.expected_close_date == data.expected_close_date
+        and reg.infrastructure_maturity == data.infrastructure_maturity
+        and (reg.notes or "") == data.notes
+        and (data.party is None or data.party == reg.party)
+    )
+
+
+def _replay(reg: Registration, data: RegistrationCreate) -> Any:
+    if not _same_request(reg, data):
+        return json_error(
+            409,
+            "This Idempotency-Key was already used for a different registration.",
+            {"registration_id": reg.id},
+            code="idempotency_key_reused",
+        )
+    body = registration_json(db_session(), reg, viewer=api_user())
+    return body, 200, {"Idempotent-Replayed": "true", "Location": _location(reg)}
+
+
+def _location(reg: Registration) -> str:
+    return url_for("api.get_registration", reg_id=reg.id)
+
+
+@api.route("/registrations", methods=["POST"])
+@spec.validate(
+    json=RegistrationCreate,
+    headers=SubmitHeaders,
+    resp=Response(HTTP_201=RegistrationOut, HTTP_200=RegistrationOut, HTTP_409=ErrorOut, **ERRORS),
+    tags=TAGS,
+)
+def create_registration() -> Any:
+    """Submit a registration; the answer carries its decision (201, or 200 on a replay)."""
+    require_api_role("partner", "mcs", "admin")
+    user = api_user()
+    data: RegistrationCreate = request.context.json  # type: ignore[attr-defined]
+    key: str | None = request.context.headers.idempotency_key  # type: ignore[attr-defined]
+    sess = db_session()
+    if key:
+        earlier = find_by_idempotency_key(sess, user, key)
+        if earlier is not None:
+            return _replay(earlier, data)
+    try:
+        result = submit_registration(sess, data, user=user, idempotency_key=key)
+        sess.commit()
+    except SubmissionError as exc:
+        sess.rollback()
+        return json_error(422, exc.message, {"fields": {exc.field or "body": exc.message}})
+    except IntegrityError:
+        # A concurrent request with the same key won the unique constraint.
+        sess.rollback()
+        earlier = find_by_idempotency_key(sess, user, key) if key else None
+        if earlier is None:
+            raise
+        return _replay(earlier, data)
+    reg = result.registration
+    if not result.created:
+        return _replay(reg, data)
+    return registration_json(sess, reg, viewer=api_user()), 201, {"Location": _location(reg)}
+
+
+@api.route("/registrations", methods=["GET"])
+@spec.validate(
+    query=RegistrationQuery,
+    resp=Response(HTTP_200=RegistrationPage, HTTP_400=ErrorOut, **ERRORS),
+    tags=TAGS,
+)
+def list_registrations() -> Any:
+    """List the registrations the caller's organisation may see, newest first."""
+    require_api_role("partner", "mcs", "admin")
+    q: RegistrationQuery = request.context.query  # type: ignore[attr-defined]
+    query = filter_registrations(
+        registration_scope(api_user()),
+        status=q.status,
+        customer=q.customer,
+        submitted_from=q.submitted_from,
+        submitted_to=q.submitted_to,
+    )
+    try:
+        rows, next_cursor = page_of(query, q.cursor, q.limit)
+    except BadCursor as exc:
+        return json_error(400, str(exc), {"fields": {"cursor": str(exc)}})
+    sess = db_session()
+    return {
+        "items": [registration_json(sess, r, viewer=api_user()) for r in rows],
+        "next_cursor": next_cursor,
+    }
+
+
+@api.route("/registrations/<int:reg_id>", methods=["GET"])
+@spec.validate(resp=Response(HTTP_200=RegistrationOut, HTTP_404=ErrorOut, **ERRORS), tags=TAGS)
+def get_registration(reg_id: int) -> Any:
+    """Return one registration with its findings and tickets (404 for another partner's)."""
+    require_api_role("partner", "mcs", "reviewer", "admin")
+    sess = db_session()
+    reg = sess.get(Registration, reg_id)
+    if reg is None or not may_see_registration(sess, reg, api_user()):
+        return json_error(404, f"No registration {reg_id}.")
+    return registration_json(sess, reg, viewer=api_user())
+
+
+@api.route("/conflict-check", methods=["POST"])
+@spec.validate(
+    json=RegistrationCreate,
+    resp=Response(HTTP_200=CheckOut, **ERRORS),
+    tags=TAGS,
+)
+def conflict_check() -> Any:
+    """Return the decision a registration would get now (a dry run: nothing is stored)."""
+    require_api_role("partner", "mcs", "admin")
+    data: RegistrationCreate = request.context.json  # type: ignore[attr-defined]
+    sess = db_session()
+    try:
+        decision = check_registration(sess, data, user=api_user())
+    except SubmissionError as exc:
+        return json_error(422, exc.message, {"fields": {exc.field or "body": exc.message}})
+    finally:
+        sess.rollback()
+    return {
+        "outcome": str(decision.outcome),
+        "summary": rules.describe(decision),
+        "findings": decision_findings_json(decision, for_partner=api_user().role == "partner"),
+        "list_version_id": decision.list_version_id,
+        "policy_version_id": decision.policy_version_id,
+    }
 
 
 def init_app(app: Flask) -> None:
-    """Attach nothing yet: routes register on the shared API blueprint at import."""
+    """Attach nothing: the routes register on the shared API blueprint at import."""

@@ -507,8 +507,11 @@ def request_override(sess: Session, reg: Registration, *, user: User, reason: st
     return ticket
 
 
-def registration_json(sess: Session, reg: Registration) -> dict[str, Any]:
+def registration_json(
+    sess: Session, reg: Registration, *, viewer: User | None = None
+) -> dict[str, Any]:
     """Return the API representation of a registration with its findings and tickets."""
+    for_partner = viewer is None or viewer.role == "partner"
     findings = sess.execute(
         sa.select(ConflictFinding)
         .where(ConflictFinding.registration_id == reg.id)
@@ -539,7 +542,7 @@ def registration_json(sess: Session, reg: Registration) -> dict[str, Any]:
         ),
         "infrastructure_maturity": reg.infrastructure_maturity,
         "notes": reg.notes,
-        "findings": [finding_json(f) for f in findings],
+        "findings": [finding_json(f, for_partner=for_partner) for f in findings],
         "ticket_id": open_ids[0] if open_ids else (tickets[0][0] if tickets else None),
         "ticket_ids": [tid for tid, _ in tickets],
         "list_version_id": reg.list_version_id,
@@ -549,8 +552,37 @@ def registration_json(sess: Session, reg: Registration) -> dict[str, Any]:
     }
 
 
-def finding_json(f: ConflictFinding) -> dict[str, Any]:
-    """Return a stored finding in the API shape."""
+# Evidence a partner may see: enough to understand the verdict, nothing about another
+# partner's registration (its id, stack, dates) and no other named accounts.
+PARTNER_VISIBLE_EVIDENCE: frozenset[str] = frozenset(
+    {
+        "district",
+        "mcs_owner_email",
+        "overlapping_workloads",
+        "leader_is_this_registration",
+        "reason",
+        "match_score_needed",
+    }
+)
+
+
+def partner_safe_evidence(evidence: dict[str, Any] | None) -> dict[str, Any]:
+    """Return only the evidence keys a partner may see."""
+    return {k: v for k, v in (evidence or {}).items() if k in PARTNER_VISIBLE_EVIDENCE}
+
+
+def decision_findings_json(decision: Decision, *, for_partner: bool = True) -> list[dict[str, Any]]:
+    """Return a dry run's findings in the API shape (redacted for partners)."""
+    out = rules.findings_to_json(decision.findings)
+    if for_partner:
+        for item in out:
+            item["other_registration_id"] = None
+            item["evidence"] = partner_safe_evidence(item["evidence"])  # type: ignore[arg-type]
+    return out
+
+
+def finding_json(f: ConflictFinding, *, for_partner: bool = True) -> dict[str, Any]:
+    """Return a stored finding in the API shape (redacted for partners)."""
     return {
         "rule": f.rule,
         "severity": f.severity,
@@ -559,9 +591,9 @@ def finding_json(f: ConflictFinding) -> dict[str, Any]:
         "account_name": f.account_name,
         "method": f.method,
         "score": None if f.score is None else round(f.score, 1),
-        "other_registration_id": f.other_registration_id,
+        "other_registration_id": None if for_partner else f.other_registration_id,
         "active": f.active,
-        "evidence": f.evidence,
+        "evidence": partner_safe_evidence(f.evidence) if for_partner else f.evidence,
     }
 
 

@@ -21,6 +21,7 @@ NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
         ("escalation.queue", "Review queue"),
         ("escalation.dashboard", "Dashboard"),
         ("lists.reviews", "List reviews"),
+        ("dpor.customer", "Customers"),
         ("lists.account_lookup", "Account look-up"),
     ],
     "admin": [
@@ -63,5 +64,5 @@ def init_app(app: Flask) -> None:
     def _nav() -> dict[str, Any]:
         items: list[tuple[str, str]] = []
         if current_user.is_authenticated:
-            items = NAV_BY_ROLE.get(current_user.role, [])
+            items = [*NAV_BY_ROLE.get(current_user.role, []), ("profile.index", "Profile")]
         return {"nav_items": items}

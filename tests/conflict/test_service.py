@@ -303,3 +303,22 @@ def test_no_bid_block_can_ask_for_a_level_three_override(world: None) -> None:
     )
     db.session.commit()
     assert blocked.status == "approved"
+
+
+def test_partners_never_see_another_partners_registration_in_findings(world: None) -> None:
+    from conflict.service import registration_json
+
+    first = submit_registration(db.session, reg_input(workloads=["exchange"]),
+                                user=make_user("partner"))
+    viewer = make_user("partner")
+    second = submit_registration(db.session, reg_input(workloads=["exchange"]), user=viewer)
+    db.session.commit()
+    body = registration_json(db.session, second.registration, viewer=viewer)
+    finding = body["findings"][0]
+    assert finding["rule"] == "PARTNER_OVERLAP"
+    assert finding["other_registration_id"] is None
+    assert str(first.registration.id) not in str(finding["evidence"])
+    assert set(finding["evidence"]) <= {"overlapping_workloads", "leader_is_this_registration",
+                                        "reason", "district"}
+    staff = registration_json(db.session, second.registration, viewer=make_user("admin"))
+    assert staff["findings"][0]["other_registration_id"] == first.registration.id

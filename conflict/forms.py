@@ -1,0 +1,339 @@
+"""Forms for deal registration, its follow-up actions, DPOR designation and seat credits."""
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from flask_wtf import FlaskForm
+from pydantic import ValidationError
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    widgets,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from conflict.schemas import RegistrationCreate
+from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOADS
+from models.partner import COMPETENCIES
+from models.registration import REG_STATUSES
+from models.seat_credit import EVIDENCE_SOURCES
+
+WORKLOAD_LABELS: dict[str, str] = {
+    "dotnet_server": ".NET servers",
+    "middleware": "Middleware",
+    "windows_server": "Windows Server",
+    "sql_server": "SQL Server",
+    "exchange": "Exchange",
+    "sharepoint": "SharePoint",
+    "yammer": "Yammer",
+    "skype": "Skype",
+    "office365": "Office 365",
+    "azure": "Azure",
+    "dynamics": "Dynamics",
+}
+STACK_LABELS: dict[str, str] = {
+    "all_microsoft": "All-Microsoft solution",
+    "competitive_middleware": "Microsoft operating system with competitive middleware",
+}
+# The four levels of the core infrastructure maturity model, in the model's own words.
+MATURITY_HELP: dict[str, str] = {
+    "basic": "Basic: a rather chaotic infrastructure with no processes; IT reacts to problems.",
+    "standardized": (
+        "Standardized: common standards and some processes across the company, "
+        "but little automation."
+    ),
+    "rationalized": (
+        "Rationalized: standards and processes with automation; IT is managed proactively "
+        "and costs are under control."
+    ),
+    "dynamic": (
+        "Dynamic: a fully managed, largely automated infrastructure that adapts to the "
+        "business and steps up to new capabilities in a defined manner."
+    ),
+}
+EVIDENCE_LABELS: dict[str, str] = {
+    "ea_open": "EA/Open transacting-partner record",
+    "csp": "CSP commerce record",
+    "fasttrack": "FastTrack onboarding record",
+    "delegated_admin": "Delegated admin privileges on the workload",
+}
+assert set(WORKLOAD_LABELS) == set(WORKLOADS)
+assert set(STACK_LABELS) == set(SOLUTION_STACKS)
+assert set(MATURITY_HELP) == set(MATURITY_LEVELS)
+assert set(EVIDENCE_LABELS) == set(EVIDENCE_SOURCES)
+
+# Help text shown under each field (and used by the template's aria-describedby).
+HELP: dict[str, str] = {
+    "customer_name": "The customer's legal or trading name, e.g. Contoso Ltd.",
+    "customer_domain": (
+        "The customer's own web domain, e.g. contoso.com. A web address or an e-mail "
+        "address works too; it makes the named-account check exact."
+    ),
+    "district": "The vendor sales district the customer belongs to, if you know it.",
+    "country": "Two-letter country code of the customer's head office, e.g. US.",
+    "pc_count": (
+        "Approximate number of PCs at the customer. The direct arm engages only with "
+        "accounts above the policy threshold (4,000 PCs by default)."
+    ),
+    "workloads": (
+        "Everything you will sell or deploy. Several partners may serve one customer on "
+        "different workloads."
+    ),
+    "solution_stack": (
+        "Partners selling an all-Microsoft solution get priority over partners selling the "
+        "operating system with competitive middleware."
+    ),
+    "dotnet_early_adoption": (
+        "Tick when the deal is an early adoption of .NET. High-impact early .NET deals can be "
+        "reviewed as exceptions; an estimated value is then required."
+    ),
+    "estimated_value": "Expected deal value in whole US dollars.",
+    "expected_close_date": "When you expect the deal to close (YYYY-MM-DD).",
+    "infrastructure_maturity": " ".join(MATURITY_HELP[level] for level in MATURITY_LEVELS),
+    "notes": "Anything a channel manager should know when reviewing this registration.",
+    "party": "Who the engagement is registered for.",
+}
+
+
+def choice_list(pairs: Iterable[tuple[Any, str]]) -> list[SelectChoice]:
+    """Turn (value, label) pairs into select choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _choices(labels: dict[str, str], blank: str | None = None) -> list[SelectChoice]:
+    items = list(labels.items())
+    return choice_list([("", blank), *items] if blank is not None else items)
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A multiple choice rendered as a list of checkboxes."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+def new_nonce() -> str:
+    """Return a fresh one-time submission nonce for a rendered form."""
+    return secrets.token_urlsafe(24)
+
+
+class RegistrationForm(FlaskForm):
+    """The deal-registration form (partners) and engagement form (MCS)."""
+
+    customer_name = StringField(
+        "Customer name",
+        validators=[
+            DataRequired("Enter the customer's name."),
+            Length(min=2, max=300, message="Use between 2 and 300 characters."),
+        ],
+    )
+    customer_domain = StringField(
+        "Customer web domain",
+        validators=[Optional(), Length(max=253, message="Use at most 253 characters.")],
+    )
+    district = SelectField("District", choices=choice_list([("", "Not known")]), default="")
+    country = StringField(
+        "Country",
+        default="US",
+        validators=[
+            DataRequired("Enter a two-letter country code such as US."),
+            Length(min=2, max=2, message="Use a two-letter country code such as US."),
+        ],
+    )
+    pc_count = IntegerField(
+        "Number of PCs",
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=10_000_000, message="Enter a number from 0 to 10,000,000."),
+        ],
+    )
+    workloads = MultiCheckboxField(
+        "Workloads",
+        choices=_choices(WORKLOAD_LABELS),
+        validators=[DataRequired("Choose at least one workload.")],
+    )
+    solution_stack = SelectField(
+        "Solution stack", choices=_choices(STACK_LABELS, "Not stated"), default=""
+    )
+    dotnet_early_adoption = BooleanField("Early .NET adoption")
+    estimated_value = IntegerField(
+        "Estimated value (USD)",
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=10_000_000_000, message="Enter a whole amount of 0 or more."),
+        ],
+    )
+    expected_close_date = DateField(
+        "Expected close date", validators=[Optional()], format="%Y-%m-%d"
+    )
+    infrastructure_maturity = SelectField(
+        "Infrastructure maturity",
+        choices=choice_list(
+            [("", "Not assessed")] + [(m, m.capitalize()) for m in MATURITY_LEVELS]
+        ),
+        default="",
+    )
+    notes = TextAreaField(
+        "Notes", validators=[Length(max=4000, message="Use at most 4,000 characters.")]
+    )
+    nonce = HiddenField(
+        validators=[
+            DataRequired("This form has expired. Check the fields and submit again."),
+            Length(min=16, max=64),
+        ]
+    )
+    submit = SubmitField("Submit registration")
+
+    def set_districts(self, districts: list[tuple[str, str]]) -> None:
+        """Offer the known districts as (code, display name) choices."""
+        self.district.choices = choice_list([("", "Not known"), *districts])
+
+    def to_input(self) -> RegistrationCreate | None:
+        """Return the validated service input, or None after putting errors beside the fields."""
+        data: dict[str, Any] = {
+            "customer_name": self.customer_name.data or "",
+            "customer_domain": (self.customer_domain.data or "").strip() or None,
+            "district": self.district.data or None,
+            "country": (self.country.data or "").strip() or None,
+            "pc_count": self.pc_count.data,
+            "workloads": list(self.workloads.data or []),
+            "solution_stack": self.solution_stack.data or None,
+            "dotnet_early_adoption": bool(self.dotnet_early_adoption.data),
+            "estimated_value": self.estimated_value.data,
+            "expected_close_date": self.expected_close_date.data,
+            "infrastructure_maturity": self.infrastructure_maturity.data or None,
+            "notes": self.notes.data or "",
+        }
+        try:
+            return RegistrationCreate.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                self.add_error(_field_of(err), _message_of(err))
+            return None
+
+    def add_error(self, name: str | None, message: str) -> None:
+        """Attach a message to a field, or to the form as a whole when no field fits."""
+        target = getattr(self, name, None) if name else None
+        if target is None or not hasattr(target, "errors"):
+            self.form_errors.append(message)
+            return
+        if not isinstance(target.errors, list):
+            target.errors = list(target.errors)
+        if message not in target.errors:
+            target.errors.append(message)
+
+
+def _field_of(err: Any) -> str | None:
+    loc = err.get("loc") or ()
+    if loc:
+        return str(loc[0])
+    # Whole-model rules: the only one concerns the value a .NET exception needs.
+    if "estimated value" in str(err.get("msg", "")):
+        return "estimated_value"
+    return None
+
+
+def _message_of(err: Any) -> str:
+    message = str(err.get("msg", "This value is not valid."))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+    return message[:1].upper() + message[1:]
+
+
+class ReasonForm(FlaskForm):
+    """A reason for withdrawing a registration or asking to extend it."""
+
+    reason = TextAreaField(
+        "Reason",
+        validators=[
+            DataRequired("Say why."),
+            Length(min=5, max=2000, message="Use between 5 and 2,000 characters."),
+        ],
+    )
+
+
+class WithdrawForm(ReasonForm):
+    """Withdraw an open registration."""
+
+    submit = SubmitField("Withdraw registration")
+
+
+class ExtensionForm(ReasonForm):
+    """Ask once, before expiry, for more time on an approved registration."""
+
+    submit = SubmitField("Request extension")
+
+
+class DporForm(FlaskForm):
+    """Record the customer's Digital Partner of Record for one workload."""
+
+    customer_name = StringField(
+        "Customer name",
+        validators=[DataRequired("Enter the customer's name."), Length(min=2, max=300)],
+    )
+    workload = SelectField("Workload", choices=_choices(WORKLOAD_LABELS))
+    partner_id = SelectField("Partner of record", coerce=int, choices=[])
+    submit = SubmitField("Record partner of record")
+
+
+class SeatCreditForm(FlaskForm):
+    """Credit seats on a customer's workload to a partner, with the evidence behind them."""
+
+    customer_name = StringField(
+        "Customer name",
+        validators=[DataRequired("Enter the customer's name."), Length(min=2, max=300)],
+    )
+    partner_id = SelectField("Partner", coerce=int, choices=[])
+    workload = SelectField("Workload", choices=_choices(WORKLOAD_LABELS))
+    seats = IntegerField(
+        "Seats",
+        validators=[
+            InputRequired("Enter the number of seats."),
+            NumberRange(min=1, max=10_000_000, message="Enter at least one seat."),
+        ],
+    )
+    source = SelectField("Evidence source", choices=_choices(EVIDENCE_LABELS))
+    evidence_ref = StringField(
+        "Evidence reference",
+        validators=[
+            DataRequired("Give the record that proves the seats (order, agreement or case id)."),
+            Length(max=200),
+        ],
+    )
+    competency = SelectField(
+        "Competency",
+        choices=choice_list(
+            [("", "From the workload")]
+            + [(c, c.replace("_", " ").capitalize()) for c in COMPETENCIES]
+        ),
+        default="",
+    )
+    submit = SubmitField("Record seat credit")
+
+
+class RegistrationFilterForm(FlaskForm):
+    """Filters of the registrations list (a GET search, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        "Status",
+        choices=choice_list(
+            [("", "Any status")] + [(s, s.replace("_", " ").capitalize()) for s in REG_STATUSES]
+        ),
+        default="",
+    )
+    customer = StringField("Customer contains", validators=[Optional(), Length(max=300)])
+    submitted_from = DateField("Submitted from", validators=[Optional()])
+    submitted_to = DateField("Submitted to", validators=[Optional()])

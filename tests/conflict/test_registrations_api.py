@@ -1,0 +1,427 @@
+"""The registrations JSON API: bearer tokens, idempotency, isolation, dry runs, OpenAPI, limits."""
+
+import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from models import ApiToken, Registration, User, utcnow
+from models.db import db
+from tests.factories import make_district, make_list, make_registration, make_user
+from web.passwords import hash_token, new_token
+
+BODY: dict[str, Any] = {
+    "customer_name": "Wayne Enterprises",
+    "customer_domain": "wayneenterprises.com",
+    "district": "northeast",
+    "pc_count": 1200,
+    "workloads": ["exchange", "sharepoint"],
+    "solution_stack": "all_microsoft",
+    "estimated_value": 80_000,
+    "expected_close_date": "2031-06-30",
+    "infrastructure_maturity": "rationalized",
+    "notes": "via the API",
+}
+
+
+def token_for(user: User) -> str:
+    secret = new_token()
+    db.session.add(
+        ApiToken(user_id=user.id, name="test", prefix=secret[:8], token_hash=hash_token(secret))
+    )
+    return secret
+
+
+@pytest.fixture()
+def world(app: Flask) -> SimpleNamespace:
+    with app.app_context():
+        make_district("northeast", "east")
+        make_user("reviewer", districts=["northeast"])
+        make_list(
+            [
+                {
+                    "name": "Caterpillar Inc.",
+                    "domain": "caterpillar.com",
+                    "district": "northeast",
+                    "mcs_owner_email": "owner@mcs.example.com",
+                }
+            ]
+        )
+        alice, bob = make_user("partner"), make_user("partner")
+        mcs, reviewer, admin = make_user("mcs"), make_user("reviewer"), make_user("admin")
+        ns = SimpleNamespace(
+            alice=token_for(alice),
+            alice_id=alice.id,
+            alice_partner=alice.partner_id,
+            bob=token_for(bob),
+            bob_id=bob.id,
+            mcs=token_for(mcs),
+            reviewer=token_for(reviewer),
+            admin=token_for(admin),
+        )
+        db.session.commit()
+        return ns
+
+
+def auth(token: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", **extra}
+
+
+def count(app: Flask) -> int:
+    with app.app_context():
+        return db.session.execute(sa.select(sa.func.count()).select_from(Registration)).scalar_one()
+
+
+def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert set(body) == {"error"} and {"code", "message", "details"} <= set(body["error"])
+    if code:
+        assert body["error"]["code"] == code
+    return body["error"]  # type: ignore[no-any-return]
+
+
+# Authentication -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (None, "bearer token is required"),
+        ("Basic dXNlcjpwYXNz", "bearer token is required"),
+        ("Bearer ", "bearer token is required"),
+        ("Bearer cg_not-a-real-token", "not valid"),
+    ],
+)
+def test_missing_or_wrong_tokens_are_401(
+    client: FlaskClient, world: SimpleNamespace, header: str | None, message: str
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    for method, url in [
+        ("get", "/api/v1/registrations"),
+        ("post", "/api/v1/registrations"),
+        ("get", "/api/v1/registrations/1"),
+        ("post", "/api/v1/conflict-check"),
+    ]:
+        resp = getattr(client, method)(url, headers=headers, json=BODY)
+        err = assert_error(resp, 401, "unauthorized")
+        assert message in err["message"]
+
+
+def test_revoked_token_is_401(app: Flask, client: FlaskClient, world: SimpleNamespace) -> None:
+    assert client.get("/api/v1/registrations", headers=auth(world.alice)).status_code == 200
+    with app.app_context():
+        row = db.session.execute(
+            sa.select(ApiToken).where(ApiToken.token_hash == hash_token(world.alice))
+        ).scalar_one()
+        row.revoked_at = utcnow()
+        db.session.commit()
+    err = assert_error(client.get("/api/v1/registrations", headers=auth(world.alice)), 401)
+    assert "revoked" in err["message"]
+
+
+# Submitting -----------------------------------------------------------------------------------
+
+
+def test_submit_answers_201_with_the_decision(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    resp = client.post("/api/v1/registrations", json=BODY, headers=auth(world.alice))
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert body["status"] == "approved" and body["findings"] == [] and body["ticket_id"] is None
+    assert body["partner_id"] == world.alice_partner and body["party"] == "partner"
+    assert body["expected_close_date"] == "2031-06-30"
+    assert resp.headers["Location"].endswith(f"/api/v1/registrations/{body['id']}")
+    for key in BODY:
+        assert body[key] == BODY[key], key
+
+
+def test_named_account_conflict_carries_findings_and_ticket(
+    client: FlaskClient, world: SimpleNamespace
+) -> None:
+    data = {**BODY, "customer_name": "Caterpillar", "customer_domain": "caterpillar.com"}
+    resp = client.post("/api/v1/registrations", json=data, headers=auth(world.alice))
+    assert resp.status_code == 201
+    body = resp.get_json()
+    assert body["status"] == "in_conflict" and isinstance(body["ticket_id"], int)
+    assert body["ticket_ids"] == [body["ticket_id"]]
+    (finding,) = body["findings"]
+    assert finding["rule"] == "NAMED_ACCOUNT" and finding["severity"] == "conflict"
+    assert finding["account_name"] == "Caterpillar Inc." and finding["method"] == "domain"
+    assert finding["score"] == 100 and isinstance(finding["account_id"], int)
+    assert finding["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"customer_name": ""}, "customer_name"),
+        ({"workloads": []}, "workloads"),
+        ({"workloads": ["teleportation"]}, "workloads.0"),
+        ({"pc_count": -3}, "pc_count"),
+        ({"country": "USA"}, "country"),
+        ({"customer_domain": "gmail.com"}, "customer_domain"),
+        ({"solution_stack": "cheap"}, "solution_stack"),
+        ({"expected_close_date": "soon"}, "expected_close_date"),
+        ({"unknown_field": 1}, "unknown_field"),
+    ],
+)
+def test_invalid_bodies_are_422_with_field_messages(
+    app: Flask, client: FlaskClient, world: SimpleNamespace, change: dict[str, Any], field: str
+) -> None:
+    resp = client.post("/api/v1/registrations", json={**BODY, **change}, headers=auth(world.alice))
+    err = assert_error(resp, 422, "invalid")
+    assert field in err["details"]["fields"], err
+    assert count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("token", "change", "field"),
+    [
+        ("alice", {"district": "atlantis"}, "district"),
+        ("alice", {"party": "mcs"}, "party"),
+        ("mcs", {"party": "partner"}, "party"),
+    ],
+)
+def test_business_rule_errors_are_422(
+    app: Flask,
+    client: FlaskClient,
+    world: SimpleNamespace,
+    token: str,
+    change: dict[str, Any],
+    field: str,
+) -> None:
+    resp = client.post(
+        "/api/v1/registrations", json={**BODY, **change}, headers=auth(getattr(world, token))
+    )
+    err = assert_error(resp, 422)
+    assert field in err["details"]["fields"]
+    assert count(app) == 0
+
+
+def test_reviewers_may_not_submit(client: FlaskClient, world: SimpleNamespace) -> None:
+    resp = client.post("/api/v1/registrations", json=BODY, headers=auth(world.reviewer))
+    assert_error(resp, 403, "forbidden")
+
+
+def test_idempotency_key_replays_and_refuses_a_different_body(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    headers = auth(world.alice, **{"Idempotency-Key": "order-4711"})
+    first = client.post("/api/v1/registrations", json=BODY, headers=headers)
+    again = client.post("/api/v1/registrations", json=BODY, headers=headers)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    changed = client.post("/api/v1/registrations", json={**BODY, "pc_count": 99}, headers=headers)
+    assert_error(changed, 409, "idempotency_key_reused")
+    # The key belongs to its user: another user's same key is a new registration.
+    bob = client.post(
+        "/api/v1/registrations",
+        json={**BODY, "customer_name": "Stark Industries", "customer_domain": None},
+        headers=auth(world.bob, **{"Idempotency-Key": "order-4711"}),
+    )
+    assert bob.status_code == 201
+    assert count(app) == 2
+    too_long = client.post(
+        "/api/v1/registrations",
+        json=BODY,
+        headers=auth(world.alice, **{"Idempotency-Key": "k" * 129}),
+    )
+    assert_error(too_long, 422)
+
+
+def test_concurrent_submissions_with_one_key_create_one_registration(
+    app: Flask, world: SimpleNamespace
+) -> None:
+    workers = 4
+    barrier = threading.Barrier(workers)
+    statuses: list[int] = []
+    ids: set[int] = set()
+    errors: list[BaseException] = []
+    headers = auth(world.alice, **{"Idempotency-Key": "same-key-everywhere"})
+
+    def post() -> None:
+        client = app.test_client()
+        try:
+            barrier.wait(timeout=10)
+            resp = client.post("/api/v1/registrations", json=BODY, headers=headers)
+            statuses.append(resp.status_code)
+            ids.add(resp.get_json()["id"])
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=post) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert sorted(statuses) == [200] * (workers - 1) + [201]
+    assert len(ids) == 1
+    assert count(app) == 1
+
+
+# Reading --------------------------------------------------------------------------------------
+
+
+def _seed(app: Flask, world: SimpleNamespace) -> SimpleNamespace:
+    with app.app_context():
+        alice = db.session.get(User, world.alice_id)
+        bob = db.session.get(User, world.bob_id)
+        mine = [
+            make_registration(alice, customer_name=f"Alpha {i}", status=s).id
+            for i, s in enumerate(["approved", "rejected", "approved", "in_conflict", "approved"])
+        ]
+        theirs = make_registration(bob, customer_name="Bravo Secret").id
+        db.session.commit()
+    return SimpleNamespace(mine=mine, theirs=theirs)
+
+
+def test_list_is_scoped_filtered_and_paginated(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    seeded = _seed(app, world)
+    seen: list[int] = []
+    url = "/api/v1/registrations?limit=2"
+    cursor: str | None = None
+    for _ in range(5):
+        resp = client.get(url + (f"&cursor={cursor}" if cursor else ""), headers=auth(world.alice))
+        assert resp.status_code == 200
+        body = resp.get_json()
+        assert set(body) == {"items", "next_cursor"}
+        seen += [item["id"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(seeded.mine, reverse=True)
+    filtered = client.get(
+        "/api/v1/registrations?status=approved&customer=ALPHA", headers=auth(world.alice)
+    ).get_json()
+    assert [i["id"] for i in filtered["items"]] == [seeded.mine[4], seeded.mine[2], seeded.mine[0]]
+    admin = client.get("/api/v1/registrations", headers=auth(world.admin)).get_json()
+    assert seeded.theirs in [i["id"] for i in admin["items"]]
+    assert_error(client.get("/api/v1/registrations?cursor=garbage", headers=auth(world.alice)), 400)
+    assert_error(client.get("/api/v1/registrations?status=nope", headers=auth(world.alice)), 422)
+    assert_error(client.get("/api/v1/registrations?limit=1000", headers=auth(world.alice)), 422)
+    assert_error(client.get("/api/v1/registrations", headers=auth(world.reviewer)), 403)
+
+
+def test_detail_isolation(app: Flask, client: FlaskClient, world: SimpleNamespace) -> None:
+    seeded = _seed(app, world)
+    own = client.get(f"/api/v1/registrations/{seeded.mine[0]}", headers=auth(world.alice))
+    assert own.status_code == 200 and own.get_json()["customer_name"] == "Alpha 0"
+    other = client.get(f"/api/v1/registrations/{seeded.theirs}", headers=auth(world.alice))
+    err = assert_error(other, 404, "not_found")
+    assert "Bravo" not in err["message"]
+    assert_error(client.get("/api/v1/registrations/999999", headers=auth(world.alice)), 404)
+    # MCS sellers see partner registrations only when a conflict involves them.
+    assert_error(client.get(f"/api/v1/registrations/{seeded.theirs}", headers=auth(world.mcs)), 404)
+    for staff in (world.reviewer, world.admin):
+        resp = client.get(f"/api/v1/registrations/{seeded.theirs}", headers=auth(staff))
+        assert resp.status_code == 200
+
+
+# Dry runs -------------------------------------------------------------------------------------
+
+
+def test_conflict_check_is_a_dry_run(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    data = {**BODY, "customer_name": "Caterpillar", "customer_domain": "caterpillar.com"}
+    resp = client.post("/api/v1/conflict-check", json=data, headers=auth(world.alice))
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["outcome"] == "in_conflict" and body["list_version_id"] is not None
+    (finding,) = body["findings"]
+    assert finding["rule"] == "NAMED_ACCOUNT" and finding["account_name"] == "Caterpillar Inc."
+    assert {"rule", "severity", "message", "account_id", "method", "score", "evidence"} <= set(
+        finding
+    )
+    assert "Caterpillar" in body["summary"]
+    assert count(app) == 0
+    clean = client.post("/api/v1/conflict-check", json=BODY, headers=auth(world.alice))
+    assert clean.get_json()["outcome"] == "approved" and clean.get_json()["findings"] == []
+    bad = client.post(
+        "/api/v1/conflict-check", json={**BODY, "district": "atlantis"}, headers=auth(world.alice)
+    )
+    assert "district" in assert_error(bad, 422)["details"]["fields"]
+    assert count(app) == 0
+
+
+# The OpenAPI document and rate limits ---------------------------------------------------------
+
+
+def test_openapi_document_validates_and_describes_the_registration_routes(
+    client: FlaskClient,
+) -> None:
+    from openapi_spec_validator import validate
+
+    resp = client.get("/api/v1/openapi.json")
+    assert resp.status_code == 200
+    doc = resp.get_json()
+    validate(doc)
+    paths = doc["paths"]
+    post = paths["/api/v1/registrations"]["post"]
+    assert {"200", "201", "401", "409", "422", "429"} <= set(post["responses"])
+    assert [p["name"] for p in post["parameters"]] == ["Idempotency-Key"]
+    assert "requestBody" in post
+    listing = paths["/api/v1/registrations"]["get"]
+    assert {"status", "customer", "cursor", "limit"} <= {p["name"] for p in listing["parameters"]}
+    assert "get" in paths["/api/v1/registrations/{reg_id}"]
+    assert "post" in paths["/api/v1/conflict-check"]
+    assert any(name.startswith("ErrorOut") for name in doc["components"]["schemas"])
+
+
+@pytest.fixture()
+def low_limit(app: Flask) -> Iterator[None]:
+    from web.security import limiter
+
+    old = app.config["API_RATE_LIMIT"]
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    limiter.reset()
+    yield
+    app.config["API_RATE_LIMIT"] = old
+    limiter.reset()
+
+
+def test_rate_limit_answers_429_with_retry_after(
+    client: FlaskClient, world: SimpleNamespace, low_limit: None
+) -> None:
+    for _ in range(3):
+        ok = client.get("/api/v1/registrations", headers=auth(world.alice))
+        assert ok.status_code == 200
+        assert "X-RateLimit-Limit" in ok.headers
+    limited = client.get("/api/v1/registrations", headers=auth(world.alice))
+    assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) > 0
+    # The limit is per token: another caller is unaffected.
+    assert client.get("/api/v1/registrations", headers=auth(world.bob)).status_code == 200
+
+
+def test_unique_constraint_backstop_turns_a_lost_race_into_a_replay(
+    app: Flask, client: FlaskClient, world: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import conflict.api
+    import conflict.service
+
+    headers = auth(world.alice, **{"Idempotency-Key": "raced"})
+    first = client.post("/api/v1/registrations", json=BODY, headers=headers)
+    assert first.status_code == 201
+    # Make every look-up before the insert miss, as when two requests pass it at the same time.
+    real = conflict.service.find_by_idempotency_key
+    misses = iter([None, None])
+    monkeypatch.setattr(conflict.service, "find_by_idempotency_key", lambda *a: None)
+    monkeypatch.setattr(
+        conflict.api, "find_by_idempotency_key", lambda *a: next(misses, None) or real(*a)
+    )
+    again = client.post("/api/v1/registrations", json=BODY, headers=headers)
+    assert again.status_code == 200
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert count(app) == 1

@@ -1,7 +1,315 @@
-"""JSON API routes for tickets."""
+"""JSON API routes for tickets: list, read and decide."""
 
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
 from flask import Flask
+from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response
+
+from escalation import service
+from escalation.queries import visible_tickets
+from escalation.states import InvalidDecision, InvalidTransition
+from models import ConflictFinding, Ticket, TicketEvent
+from models.db import session as db_session
+from web.api_base import api, api_user, spec
+from web.errors import json_error
+
+# --- schemas ------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    """The error envelope's inner object."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    """An error answer."""
+
+    error: ErrorBody
+
+
+class FindingOut(BaseModel):
+    """A finding with the evidence behind it."""
+
+    id: int
+    rule: str
+    severity: str
+    message: str
+    account_id: int | None = None
+    account_ref: str | None = None
+    account_name: str | None = None
+    method: str | None = None
+    score: float | None = None
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    list_version_id: int | None = None
+    policy_version_id: int | None = None
+    active: bool = True
+
+
+class EventOut(BaseModel):
+    """One timeline entry."""
+
+    id: int
+    kind: str
+    visibility: str
+    actor_id: int | None = None
+    body: str = ""
+    data: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+
+
+class TicketOut(BaseModel):
+    """A ticket with its findings and the timeline the caller may see."""
+
+    id: int
+    type: str
+    rule: str
+    title: str
+    status: str
+    level: int
+    district: str | None = None
+    region: str | None = None
+    owner_id: int | None = None
+    registration_id: int
+    other_registration_id: int | None = None
+    opened_at: datetime
+    sla_due_at: datetime | None = None
+    breached: bool
+    resolution: str | None = None
+    rationale: str | None = None
+    decided_at: datetime | None = None
+    list_version_id: int | None = None
+    policy_version_id: int | None = None
+    findings: list[FindingOut] = Field(default_factory=list)
+    timeline: list[EventOut] = Field(default_factory=list)
+
+
+class TicketList(BaseModel):
+    """A page of tickets."""
+
+    items: list[TicketOut]
+    next_cursor: str | None = None
+
+
+class TicketQuery(BaseModel):
+    """Filters and position for the ticket list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "in_review", "decided"] | None = None
+    rule: str | None = Field(default=None, max_length=40)
+    district: str | None = Field(default=None, max_length=40)
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class DecisionIn(BaseModel):
+    """A decision: a resolution and the rationale for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resolution: str = Field(max_length=40)
+    rationale: str = Field(max_length=4000)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _encode_cursor(before_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before": before_id}).encode()).decode()
+
+
+def _decode_cursor(token: str) -> int | None:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()).decode())["before"]
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _serialise(tickets: list[Ticket], *, staff: bool) -> list[TicketOut]:
+    """Return tickets in API form, loading findings and events in two queries."""
+    if not tickets:
+        return []
+    sess = db_session()
+    ids = [t.id for t in tickets if t.id is not None]
+    findings: dict[int, list[FindingOut]] = {i: [] for i in ids}
+    for f in sess.execute(
+        sa.select(ConflictFinding)
+        .where(ConflictFinding.ticket_id.in_(ids))
+        .order_by(ConflictFinding.id)
+    ).scalars():
+        findings.setdefault(f.ticket_id or 0, []).append(
+            FindingOut(
+                id=f.id,
+                rule=f.rule,
+                severity=f.severity,
+                message=f.message,
+                account_id=f.named_account_id,
+                account_ref=f.account_ref,
+                account_name=f.account_name,
+                method=f.method,
+                score=f.score,
+                evidence=f.evidence or {},
+                list_version_id=f.list_version_id,
+                policy_version_id=f.policy_version_id,
+                active=f.active,
+            )
+        )
+    events_q = sa.select(TicketEvent).where(TicketEvent.ticket_id.in_(ids))
+    if not staff:
+        events_q = events_q.where(TicketEvent.visibility == "public")
+    timeline: dict[int, list[EventOut]] = {i: [] for i in ids}
+    for e in sess.execute(events_q.order_by(TicketEvent.created_at, TicketEvent.id)).scalars():
+        timeline.setdefault(e.ticket_id, []).append(
+            EventOut(
+                id=e.id,
+                kind=e.kind,
+                visibility=e.visibility,
+                actor_id=e.actor_id if staff else None,
+                body=e.body,
+                data=(e.data or {}) if staff else {},
+                created_at=e.created_at,
+            )
+        )
+    return [
+        TicketOut(
+            id=t.id,
+            type=t.type,
+            rule=t.rule,
+            title=t.title,
+            status=t.status,
+            level=t.level,
+            district=t.district,
+            region=t.region,
+            owner_id=t.owner_id,
+            registration_id=t.registration_id,
+            other_registration_id=t.other_registration_id if staff else None,
+            opened_at=t.opened_at,
+            sla_due_at=t.sla_due_at,
+            breached=t.breached,
+            resolution=t.resolution,
+            rationale=t.rationale,
+            decided_at=t.decided_at,
+            list_version_id=t.list_version_id,
+            policy_version_id=t.policy_version_id,
+            findings=findings.get(t.id or 0, []),
+            timeline=timeline.get(t.id or 0, []),
+        )
+        for t in tickets
+    ]
+
+
+def _visible_or_404(ticket_id: int) -> Ticket | None:
+    ticket = db_session().get(Ticket, ticket_id)
+    if ticket is None or not service.visible_to(api_user(), ticket):
+        return None
+    return ticket
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@api.get("/tickets")
+@spec.validate(
+    query=TicketQuery,
+    resp=Response(HTTP_200=TicketList, HTTP_401=ErrorOut, HTTP_422=ErrorOut),
+    tags=["tickets"],
+)
+def list_tickets(query: TicketQuery) -> Any:
+    """List the tickets the caller may see, newest first."""
+    before = None
+    if query.cursor:
+        before = _decode_cursor(query.cursor)
+        if before is None:
+            return json_error(422, "The cursor is not valid.", {"fields": {"cursor": "invalid"}})
+    user = api_user()
+    tickets, next_id = visible_tickets(
+        db_session(),
+        user,
+        status=query.status,
+        rule=query.rule,
+        district=query.district,
+        before_id=before,
+        limit=query.limit,
+    )
+    return TicketList(
+        items=_serialise(tickets, staff=service.is_staff(user)),
+        next_cursor=_encode_cursor(next_id) if next_id is not None else None,
+    )
+
+
+@api.get("/tickets/<int:ticket_id>")
+@spec.validate(
+    resp=Response(HTTP_200=TicketOut, HTTP_401=ErrorOut, HTTP_404=ErrorOut),
+    tags=["tickets"],
+)
+def get_ticket(ticket_id: int) -> Any:
+    """Return one ticket (partners see only their own, and only the public timeline)."""
+    ticket = _visible_or_404(ticket_id)
+    if ticket is None:
+        return json_error(404, "No such ticket.")
+    return _serialise([ticket], staff=service.is_staff(api_user()))[0]
+
+
+@api.post("/tickets/<int:ticket_id>/decision")
+@spec.validate(
+    json=DecisionIn,
+    resp=Response(
+        HTTP_200=TicketOut,
+        HTTP_401=ErrorOut,
+        HTTP_403=ErrorOut,
+        HTTP_404=ErrorOut,
+        HTTP_409=ErrorOut,
+        HTTP_422=ErrorOut,
+    ),
+    tags=["tickets"],
+)
+def decide_ticket(ticket_id: int, json: DecisionIn) -> Any:
+    """Decide a ticket with a resolution and rationale."""
+    user = api_user()
+    sess = db_session()
+    ticket = _visible_or_404(ticket_id)
+    if ticket is None:
+        return json_error(404, "No such ticket.")
+    if not service.can_work(user, ticket):
+        if user.role == "partner":
+            return json_error(404, "No such ticket.")
+        return json_error(403, "You may not decide this ticket.")
+    if ticket.status == "decided":
+        return json_error(
+            409,
+            "The ticket is already decided.",
+            {"resolution": ticket.resolution, "decided_at": ticket.decided_at.isoformat()}
+            if ticket.decided_at
+            else {},
+        )
+    try:
+        service.decide(
+            sess, ticket, actor=user, resolution=json.resolution, rationale=json.rationale
+        )
+    except InvalidDecision as exc:
+        sess.rollback()
+        text = str(exc)
+        field = "rationale" if "rationale" in text else "resolution"
+        return json_error(422, text, {"fields": {field: text}})
+    except InvalidTransition as exc:
+        sess.rollback()
+        return json_error(409, str(exc))
+    except service.PermissionDenied as exc:
+        sess.rollback()
+        return json_error(403, str(exc))
+    sess.commit()
+    return _serialise([ticket], staff=True)[0]
 
 
 def init_app(app: Flask) -> None:
-    """Attach nothing yet: routes register on the shared API blueprint at import."""
+    """Attach nothing: the routes register on the shared API blueprint at import."""

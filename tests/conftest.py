@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -13,6 +14,10 @@ from sqlmodel import SQLModel
 from tests.dbutil import create_pg_database, drop_pg_database, is_postgres_url
 
 os.environ.setdefault("APP_ENV", "testing")
+
+# Timings on a shared 2-core machine vary; a slow example is not a failing one.
+settings.register_profile("default", deadline=None)
+settings.load_profile("default")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -1,0 +1,1635 @@
+"""Ticket operations: open, claim, assign, comment, decide, escalate, reopen, and the SLA jobs.
+
+Every function takes the session first and never commits: the request, command or job that
+called it commits once. Each change appends a timeline event, an audit event and the outbox rows
+for the notifications it causes, so a rolled-back change leaves no trace and sends nothing.
+"""
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, object_session
+
+from escalation import notify
+from escalation.routing import Reviewer, balance, escalation_owner, pick_owner
+from escalation.sla import BusinessCalendar, SlaPolicy, add_business_hours, due_at
+from escalation.states import (
+    EVENT_KIND_BY_ACTION,
+    LEVEL_NAMES,
+    Action,
+    InvalidDecision,
+    InvalidTransition,
+    TicketStatus,
+    TicketType,
+    next_level,
+    registration_status_after,
+    transition,
+    validate_decision,
+)
+from models import (
+    ConflictFinding,
+    District,
+    OutboxMessage,
+    Partner,
+    PolicyVersion,
+    Registration,
+    Ticket,
+    TicketEvent,
+    User,
+    WebhookEndpoint,
+    utcnow,
+)
+from models.audit_log import record_audit
+from models.db import is_postgres
+from models.partner import GOLD_POINTS
+from models.policy import PolicyData, active_policy
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EXCEPTION_RULES",
+    "OPEN_STATUSES",
+    "InvalidDecision",
+    "InvalidTransition",
+    "PermissionDenied",
+    "TicketError",
+    "assign",
+    "can_work",
+    "claim",
+    "comment",
+    "decide",
+    "escalate",
+    "escalate_overdue",
+    "open_ticket",
+    "release_finding",
+    "reopen",
+    "route_exceptions",
+    "unclaim",
+    "visible_to",
+    "warn_due_soon",
+]
+
+# NO_BID_DOTNET is reviewed as an exception: the only way past the no-bid commitment is an
+# exception grant at level 3, and states.RESOLUTIONS_BY_TYPE allows that grant only on
+# exception tickets. As a conflict ticket the override could never be recorded.
+EXCEPTION_RULES: frozenset[str] = frozenset(
+    {"DOTNET_EXCEPTION", "MCS_SIZE_THRESHOLD", "NO_BID_DOTNET"}
+)
+OPEN_STATUSES: tuple[str, ...] = (TicketStatus.OPEN.value, TicketStatus.IN_REVIEW.value)
+STAFF_ROLES: frozenset[str] = frozenset({"reviewer", "admin"})
+# Conflict resolutions that say which side leads; they settle the other party's registration too.
+_LEAD_RESOLUTIONS: frozenset[str] = frozenset({"partner_leads", "mcs_leads", "joint_engagement"})
+
+RULE_TITLES: dict[str, str] = {
+    "NAMED_ACCOUNT": "Named account",
+    "NEEDS_REVIEW": "Possible named account",
+    "MCS_SIZE_THRESHOLD": "Outside the MCS space",
+    "DOTNET_EXCEPTION": ".NET exception",
+    "MCS_OVERLAP": "MCS overlap",
+    "NO_BID_DOTNET": ".NET no-bid",
+    "PARTNER_OVERLAP": "Partner overlap",
+}
+
+# Emails that list escalated tickets name at most this many; the queue link shows the rest.
+_SUMMARY_IDS = 20
+_CHUNK = 500
+
+
+class TicketError(Exception):
+    """Refuse an operation the ticket or the actor does not allow."""
+
+
+class PermissionDenied(TicketError):
+    """Refuse an operation by someone who may not perform it on this ticket."""
+
+
+# --- context: policy, calendars, reviewers -------------------------------------------------
+
+
+@dataclass
+class SlaEnv:
+    """The policy, SLA rules and calendars one operation reads."""
+
+    version: PolicyVersion
+    data: PolicyData
+    sla: SlaPolicy
+    base_calendar: BusinessCalendar
+    districts: dict[str, District]
+    _calendars: dict[str | None, BusinessCalendar] = field(default_factory=dict)
+
+    def calendar(self, district: str | None) -> BusinessCalendar:
+        """Return the business calendar of a district (the policy calendar as a fallback)."""
+        if district in self._calendars:
+            return self._calendars[district]
+        cal = self.base_calendar
+        row = self.districts.get(district) if district else None
+        if row is not None:
+            try:
+                cal = replace(cal, timezone=row.timezone).with_holidays(row.holidays or [])
+            except ValueError:
+                # A bad zone or holiday in one district must not stop every SLA computation.
+                log.warning("district %s has an unusable calendar; using the policy's", district)
+        self._calendars[district] = cal
+        return cal
+
+    def region(self, district: str | None) -> str | None:
+        """Return the region a district rolls up to."""
+        row = self.districts.get(district) if district else None
+        return row.region if row is not None else None
+
+    def due(self, start: datetime, level: int, ticket_type: str, district: str | None) -> datetime:
+        """Return when a level's SLA runs out for a ticket that reached it at start."""
+        return due_at(start, level, ticket_type, self.sla, self.calendar(district))
+
+
+def sla_env(sess: Session) -> SlaEnv:
+    """Return the active policy with its SLA rules and the district calendars."""
+    version = active_policy(sess)
+    data = version.values
+    districts = {d.code: d for d in sess.execute(sa.select(District)).scalars()}
+    return SlaEnv(
+        version=version,
+        data=data,
+        sla=SlaPolicy.from_dict(data.model_dump()),
+        base_calendar=BusinessCalendar.from_dict(data.calendar.model_dump()),
+        districts=districts,
+    )
+
+
+def sla_context(sess: Session, district: str | None) -> tuple[SlaPolicy, BusinessCalendar]:
+    """Return the SLA policy and the business calendar that apply in a district."""
+    env = sla_env(sess)
+    return env.sla, env.calendar(district)
+
+
+def _reviewers(sess: Session, users: Sequence[User] | None = None) -> list[Reviewer]:
+    """Return active reviewers with their current open work (all of them when users is None)."""
+    if users is None:
+        users = list(
+            sess.execute(
+                sa.select(User).where(User.role == "reviewer", User.is_active.is_(True))
+            ).scalars()
+        )
+    if not users:
+        return []
+    ids = [u.id for u in users]
+    load: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        load.update(
+            sess.execute(
+                sa.select(Ticket.owner_id, sa.func.count())
+                .where(Ticket.owner_id.in_(chunk), Ticket.status.in_(OPEN_STATUSES))
+                .group_by(Ticket.owner_id)
+            ).all()
+        )
+    return [
+        Reviewer(
+            user_id=u.id,
+            level=u.level or 1,
+            districts=frozenset(u.districts or []),
+            region=u.region,
+            open_count=load.get(u.id, 0),
+            active=u.is_active,
+        )
+        for u in users
+    ]
+
+
+def _candidate_reviewers(
+    sess: Session,
+    level: int,
+    district: str | None,
+    region: str | None,
+    coordinator_id: int | None = None,
+) -> list[Reviewer]:
+    """Return reviewers who could own a ticket at this level or above, with their load.
+
+    A Gold partner's coordinator is included wherever they work, since they own the partner's
+    escalations whatever the territory.
+    """
+    users = sess.execute(
+        sa.select(User).where(User.role == "reviewer", User.is_active.is_(True))
+    ).scalars()
+    bare = [
+        u
+        for u in users
+        if u.id == coordinator_id
+        or any(
+            Reviewer(u.id, u.level or 1, frozenset(u.districts or []), u.region).covers(
+                lvl, district, region
+            )
+            for lvl in range(level, 4)
+        )
+    ]
+    # Counting open work only for people who could take the ticket keeps this cheap.
+    return _reviewers(sess, bare)
+
+
+def _gold_coordinator(sess: Session, partner_ids: Iterable[int | None]) -> int | None:
+    """Return the technical coordinator of the first Gold partner among the parties."""
+    for pid in partner_ids:
+        if pid is None:
+            continue
+        partner = sess.get(Partner, pid)
+        if partner is not None and partner.tier == "gold" and partner.technical_coordinator_id:
+            return partner.technical_coordinator_id
+    return None
+
+
+def _gold_coordinators(sess: Session) -> dict[int, int]:
+    """Return partner id -> technical coordinator id for every Gold partner that has one."""
+    rows = sess.execute(
+        sa.select(Partner.id, Partner.technical_coordinator_id).where(
+            Partner.points >= GOLD_POINTS, Partner.technical_coordinator_id.is_not(None)
+        )
+    ).all()
+    return {pid: uid for pid, uid in rows}
+
+
+# --- permissions -------------------------------------------------------------------------
+
+
+def _covers_place(user: User, ticket: Ticket) -> bool:
+    """Return True when the ticket lies in the reviewer's territory."""
+    level = user.level or 1
+    if level >= 3:
+        return True
+    districts = set(user.districts or [])
+    if level == 2:
+        return (user.region is not None and ticket.region == user.region) or (
+            ticket.district in districts
+        )
+    return ticket.district in districts
+
+
+def can_work(user: User, ticket: Ticket) -> bool:
+    """Return True when the user may claim, assign, decide, escalate or reopen the ticket."""
+    if not user.is_active:
+        return False
+    if user.role == "admin":
+        return True
+    if user.role != "reviewer":
+        return False
+    if ticket.owner_id is not None and ticket.owner_id == user.id:
+        return True
+    # A ticket escalated past a reviewer's level belongs to the higher level now.
+    return (user.level or 1) >= ticket.level and _covers_place(user, ticket)
+
+
+def visible_to(user: User, ticket: Ticket) -> bool:
+    """Return True when the user may see the ticket (partners: only as a party)."""
+    if not user.is_active:
+        return False
+    if user.role == "admin":
+        return True
+    if user.role == "partner":
+        return user.partner_id is not None and user.partner_id in (
+            ticket.partner_id,
+            ticket.other_partner_id,
+        )
+    if user.role == "mcs":
+        if ticket.mcs_owner_email and ticket.mcs_owner_email.lower() == user.email.lower():
+            return True
+        sess = object_session(ticket)
+        if sess is None:
+            return False
+        for reg_id in (ticket.registration_id, ticket.other_registration_id):
+            reg = sess.get(Registration, reg_id) if reg_id else None
+            if reg is not None and reg.submitted_by_id == user.id:
+                return True
+        return False
+    if user.role == "reviewer":
+        # Reviewers see their territory at every level; they work only up to their own.
+        return can_work(user, ticket) or _covers_place(user, ticket)
+    return False
+
+
+def is_staff(user: User) -> bool:
+    """Return True for reviewers and admins, who see internal notes."""
+    return user.role in STAFF_ROLES
+
+
+def _require_work(user: User, ticket: Ticket) -> None:
+    if not can_work(user, ticket):
+        raise PermissionDenied(f"{user.display_name} may not work ticket {ticket.id}")
+
+
+# --- building blocks ---------------------------------------------------------------------
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _event(
+    sess: Session,
+    ticket: Ticket,
+    kind: str,
+    *,
+    actor_id: int | None,
+    body: str = "",
+    visibility: str = "public",
+    now: datetime | None = None,
+    **data: Any,
+) -> TicketEvent:
+    ev = TicketEvent(
+        ticket_id=ticket.id,
+        kind=kind,
+        visibility=visibility,
+        actor_id=actor_id,
+        body=body[:4000],
+        data=data,
+        created_at=now or utcnow(),
+    )
+    sess.add(ev)
+    return ev
+
+
+def ticket_path(ticket_id: int | None) -> str:
+    """Return the app path of a ticket page (built by hand: jobs run outside a request)."""
+    return f"/tickets/{ticket_id}"
+
+
+def _email_context(
+    ticket: Ticket, reg: Registration | None, headline: str, lines: list[str]
+) -> dict[str, Any]:
+    return {
+        "headline": headline,
+        "lines": lines,
+        "url": notify.absolute_url(ticket_path(ticket.id)),
+        "ticket_id": ticket.id,
+        "registration_id": ticket.registration_id,
+        "customer_name": reg.customer_name if reg is not None else "",
+        "rule": ticket.rule,
+        "level": ticket.level,
+        "resolution": ticket.resolution,
+        "due_at": _iso(ticket.sla_due_at),
+    }
+
+
+def ticket_payload(ticket: Ticket) -> dict[str, Any]:
+    """Return the webhook form of a ticket: what every party may know, no notes."""
+    return {
+        "ticket_id": ticket.id,
+        "type": ticket.type,
+        "rule": ticket.rule,
+        "status": ticket.status,
+        "level": ticket.level,
+        "district": ticket.district,
+        "registration_id": ticket.registration_id,
+        "other_registration_id": ticket.other_registration_id,
+        "sla_due_at": _iso(ticket.sla_due_at),
+        "breached": ticket.breached,
+        "resolution": ticket.resolution,
+    }
+
+
+def _party_recipients(sess: Session, ticket: Ticket) -> list[User | str]:
+    """Return everyone on the sides of a ticket: partner users, MCS owner and MCS submitters."""
+    out: list[User | str] = []
+    partner_ids = [p for p in (ticket.partner_id, ticket.other_partner_id) if p is not None]
+    if partner_ids:
+        out.extend(
+            sess.execute(
+                sa.select(User)
+                .where(
+                    User.role == "partner",
+                    User.partner_id.in_(partner_ids),
+                    User.is_active.is_(True),
+                )
+                .order_by(User.id)
+            ).scalars()
+        )
+    if ticket.mcs_owner_email:
+        out.append(ticket.mcs_owner_email)
+    for reg_id in (ticket.registration_id, ticket.other_registration_id):
+        reg = sess.get(Registration, reg_id) if reg_id else None
+        if reg is not None and reg.party == "mcs":
+            submitter = sess.get(User, reg.submitted_by_id)
+            if submitter is not None:
+                out.append(submitter)
+    return out
+
+
+def _territory_reviewers(sess: Session, ticket: Ticket) -> list[User]:
+    """Return the active reviewers covering the ticket's level and place."""
+    users = sess.execute(
+        sa.select(User)
+        .where(User.role == "reviewer", User.is_active.is_(True), User.level == ticket.level)
+        .order_by(User.id)
+    ).scalars()
+    return [u for u in users if _covers_place(u, ticket)]
+
+
+def _webhook(sess: Session, event: str, ticket: Ticket, **extra: Any) -> None:
+    notify.enqueue_webhooks(sess, event=event, payload=ticket_payload(ticket) | extra)
+
+
+def _subject(ticket: Ticket, what: str) -> str:
+    return f"[ChannelGuard] {what}: {ticket.title or ticket.rule} (ticket #{ticket.id})"
+
+
+# --- opening and findings ------------------------------------------------------------------
+
+
+def _title(finding: ConflictFinding, registration: Registration) -> str:
+    label = RULE_TITLES.get(finding.rule, finding.rule.replace("_", " ").capitalize())
+    name = finding.account_name or registration.customer_name
+    return f"{label}: {name}"[:300]
+
+
+def _existing_open(sess: Session, registration_id: int, rule: str) -> Ticket | None:
+    return sess.execute(
+        sa.select(Ticket).where(
+            Ticket.registration_id == registration_id,
+            Ticket.rule == rule,
+            Ticket.status != TicketStatus.DECIDED.value,
+        )
+    ).scalar_one_or_none()
+
+
+def open_ticket(
+    sess: Session,
+    *,
+    registration: Registration,
+    finding: ConflictFinding,
+    other_registration: Registration | None = None,
+    actor_id: int | None = None,
+) -> Ticket:
+    """Open a ticket for a finding (or return the open one for its registration and rule)."""
+    existing = _existing_open(sess, registration.id, finding.rule)
+    if existing is not None:
+        if finding.ticket_id is None:
+            finding.ticket_id = existing.id
+        return existing
+
+    env = sla_env(sess)
+    now = utcnow()
+    evidence = finding.evidence or {}
+    ticket_type = (
+        TicketType.EXCEPTION.value if finding.rule in EXCEPTION_RULES else TicketType.CONFLICT.value
+    )
+    district = evidence.get("district") or registration.district
+    if other_registration is None and finding.other_registration_id:
+        other_registration = sess.get(Registration, finding.other_registration_id)
+    ticket = Ticket(
+        type=ticket_type,
+        rule=finding.rule,
+        status=TicketStatus.OPEN.value,
+        level=1,
+        district=district,
+        region=env.region(district),
+        registration_id=registration.id,
+        other_registration_id=other_registration.id if other_registration else None,
+        partner_id=registration.partner_id,
+        other_partner_id=other_registration.partner_id if other_registration else None,
+        mcs_owner_email=(str(evidence.get("mcs_owner_email") or "").strip().lower() or None),
+        title=_title(finding, registration),
+        list_version_id=finding.list_version_id,
+        policy_version_id=finding.policy_version_id or env.version.id,
+        opened_at=now,
+        sla_due_at=env.due(now, 1, ticket_type, district),
+        updated_at=now,
+    )
+    if ticket_type == TicketType.CONFLICT.value:
+        coordinator = _gold_coordinator(sess, (ticket.partner_id, ticket.other_partner_id))
+        ticket.owner_id = pick_owner(
+            _candidate_reviewers(sess, 1, ticket.district, ticket.region, coordinator),
+            level=1,
+            district=ticket.district,
+            region=ticket.region,
+            gold_coordinator_id=coordinator,
+        )
+        ticket.routed_at = now if ticket.owner_id is not None else None
+    # Exception tickets stay unrouted: route_exceptions balances them across the district.
+    try:
+        with sess.begin_nested():
+            sess.add(ticket)
+            sess.flush()
+    except IntegrityError:
+        # A concurrent check opened the same (registration, rule) ticket first; use it.
+        existing = _existing_open(sess, registration.id, finding.rule)
+        if existing is None:
+            raise
+        if finding.ticket_id is None:
+            finding.ticket_id = existing.id
+        return existing
+
+    finding.ticket_id = ticket.id
+    _event(
+        sess,
+        ticket,
+        "opened",
+        actor_id=actor_id,
+        body=finding.message,
+        now=now,
+        type=ticket_type,
+        rule=finding.rule,
+        level=1,
+        finding_id=finding.id,
+        due_at=_iso(ticket.sla_due_at),
+    )
+    if ticket.owner_id is not None:
+        _event(
+            sess,
+            ticket,
+            "routed",
+            actor_id=actor_id,
+            visibility="internal",
+            now=now,
+            owner_id=ticket.owner_id,
+        )
+    record_audit(
+        sess,
+        actor_id,
+        "ticket.opened",
+        "ticket",
+        ticket.id,
+        rule=ticket.rule,
+        type=ticket_type,
+        registration_id=registration.id,
+        finding_id=finding.id,
+        owner_id=ticket.owner_id,
+    )
+
+    what = "Exception review opened" if ticket_type == "exception" else "Conflict opened"
+    lines = [
+        finding.message,
+        f"Level {ticket.level} ({LEVEL_NAMES[ticket.level]}) review is due by "
+        f"{ticket.sla_due_at:%Y-%m-%d %H:%M} UTC."
+        if ticket.sla_due_at
+        else "",
+    ]
+    ctx = _email_context(ticket, registration, f"{what} for {registration.customer_name}.", lines)
+    notify.enqueue_emails(
+        sess,
+        _party_recipients(sess, ticket),
+        event="ticket.opened",
+        template="conflict_opened",
+        subject=_subject(ticket, what),
+        context=ctx,
+    )
+    if ticket.owner_id is not None:
+        owner = sess.get(User, ticket.owner_id)
+        if owner is not None:
+            notify.enqueue_email(
+                sess,
+                event="ticket.assigned",
+                template="ticket_assigned",
+                subject=_subject(ticket, "Assigned to you"),
+                context=ctx | {"headline": f"Ticket #{ticket.id} is assigned to you."},
+                user=owner,
+            )
+    elif ticket_type == TicketType.CONFLICT.value:
+        # Nobody could be picked: tell the territory so the ticket is not stranded.
+        notify.enqueue_emails(
+            sess,
+            _territory_reviewers(sess, ticket),
+            event="ticket.opened",
+            template="conflict_opened",
+            subject=_subject(ticket, what),
+            context=ctx,
+        )
+    _webhook(sess, "ticket.opened", ticket)
+    return ticket
+
+
+def release_finding(
+    sess: Session, finding: ConflictFinding, *, reason: str, actor_id: int | None = None
+) -> None:
+    """Record that a re-check found the finding no longer holds."""
+    if not finding.active:
+        return
+    now = utcnow()
+    finding.active = False
+    finding.released_at = now
+    if finding.ticket_id is not None:
+        ticket = sess.get(Ticket, finding.ticket_id)
+        if ticket is not None:
+            _event(
+                sess,
+                ticket,
+                "finding_released",
+                actor_id=actor_id,
+                body=reason,
+                now=now,
+                finding_id=finding.id,
+                rule=finding.rule,
+            )
+            ticket.updated_at = now
+    record_audit(
+        sess,
+        actor_id,
+        "finding.released",
+        "conflict_finding",
+        finding.id,
+        reason=reason,
+        ticket_id=finding.ticket_id,
+    )
+
+
+# --- working a ticket --------------------------------------------------------------------
+
+
+def _lock(sess: Session, ticket: Ticket) -> None:
+    """Reload the ticket under a row lock so two reviewers cannot act on a stale copy."""
+    if is_postgres(sess) and ticket.id is not None:
+        sess.flush()
+        sess.refresh(ticket, with_for_update=True)
+    # SQLite orders writers with BEGIN IMMEDIATE (set for every POST), so no lock is needed.
+
+
+def claim(sess: Session, ticket: Ticket, user: User) -> Ticket:
+    """Take a ticket into review as its owner."""
+    _lock(sess, ticket)
+    _require_work(user, ticket)
+    new_status = transition(ticket.status, Action.CLAIM)
+    now = utcnow()
+    previous = ticket.owner_id
+    ticket.status = new_status.value
+    ticket.owner_id = user.id
+    ticket.claimed_at = now
+    ticket.updated_at = now
+    _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.CLAIM],
+        actor_id=user.id,
+        now=now,
+        owner_id=user.id,
+        previous_owner_id=previous,
+    )
+    record_audit(sess, user.id, "ticket.claimed", "ticket", ticket.id, previous_owner_id=previous)
+    if previous is not None and previous != user.id:
+        prev_user = sess.get(User, previous)
+        if prev_user is not None:
+            reg = sess.get(Registration, ticket.registration_id)
+            notify.enqueue_email(
+                sess,
+                event="ticket.claimed",
+                template="ticket_assigned",
+                subject=_subject(ticket, "Taken over"),
+                context=_email_context(
+                    ticket,
+                    reg,
+                    f"{user.display_name} took over ticket #{ticket.id} from you.",
+                    [],
+                ),
+                user=prev_user,
+            )
+    return ticket
+
+
+def unclaim(sess: Session, ticket: Ticket, user: User) -> Ticket:
+    """Give a claimed ticket back to the queue."""
+    _lock(sess, ticket)
+    if ticket.owner_id != user.id and not can_work(user, ticket):
+        raise PermissionDenied(f"{user.display_name} may not release ticket {ticket.id}")
+    new_status = transition(ticket.status, Action.UNCLAIM)
+    now = utcnow()
+    previous = ticket.owner_id
+    ticket.status = new_status.value
+    ticket.owner_id = None
+    ticket.claimed_at = None
+    ticket.updated_at = now
+    _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.UNCLAIM],
+        actor_id=user.id,
+        visibility="internal",
+        now=now,
+        previous_owner_id=previous,
+    )
+    record_audit(sess, user.id, "ticket.released", "ticket", ticket.id, previous_owner_id=previous)
+    return ticket
+
+
+def assign(sess: Session, ticket: Ticket, *, assignee: User, actor: User) -> Ticket:
+    """Make someone the ticket's owner (they still claim it to start the review)."""
+    _lock(sess, ticket)
+    _require_work(actor, ticket)
+    if assignee.role not in STAFF_ROLES or not assignee.is_active:
+        raise TicketError(f"{assignee.display_name} is not an active reviewer")
+    new_status = transition(ticket.status, Action.ASSIGN)
+    now = utcnow()
+    previous = ticket.owner_id
+    ticket.status = new_status.value
+    ticket.owner_id = assignee.id
+    ticket.claimed_at = None
+    ticket.updated_at = now
+    _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.ASSIGN],
+        actor_id=actor.id,
+        visibility="internal",
+        now=now,
+        owner_id=assignee.id,
+        previous_owner_id=previous,
+    )
+    record_audit(
+        sess,
+        actor.id,
+        "ticket.assigned",
+        "ticket",
+        ticket.id,
+        owner_id=assignee.id,
+        previous_owner_id=previous,
+    )
+    if assignee.id != actor.id:
+        reg = sess.get(Registration, ticket.registration_id)
+        notify.enqueue_email(
+            sess,
+            event="ticket.assigned",
+            template="ticket_assigned",
+            subject=_subject(ticket, "Assigned to you"),
+            context=_email_context(
+                ticket,
+                reg,
+                f"{actor.display_name} assigned ticket #{ticket.id} to you.",
+                [ticket.title],
+            ),
+            user=assignee,
+        )
+    return ticket
+
+
+def comment(
+    sess: Session, ticket: Ticket, *, author: User, body: str, internal: bool
+) -> TicketEvent:
+    """Add a comment to the timeline (internal notes are for staff only)."""
+    if not visible_to(author, ticket):
+        raise PermissionDenied(f"{author.display_name} may not comment on ticket {ticket.id}")
+    if internal and not is_staff(author):
+        raise PermissionDenied("only reviewers and admins write internal notes")
+    text = (body or "").strip()
+    if not text:
+        raise TicketError("a comment needs some text")
+    transition(ticket.status, Action.COMMENT)
+    now = utcnow()
+    visibility = "internal" if internal else "public"
+    ev = _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.COMMENT],
+        actor_id=author.id,
+        body=text,
+        visibility=visibility,
+        now=now,
+    )
+    ticket.updated_at = now
+    record_audit(sess, author.id, "ticket.commented", "ticket", ticket.id, visibility=visibility)
+    sess.flush()
+    return ev
+
+
+def _other_open_tickets(sess: Session, registration_id: int, ticket_id: int | None) -> int:
+    return int(
+        sess.execute(
+            sa.select(sa.func.count()).where(
+                sa.or_(
+                    Ticket.registration_id == registration_id,
+                    Ticket.other_registration_id == registration_id,
+                ),
+                Ticket.status != TicketStatus.DECIDED.value,
+                Ticket.id != ticket_id,
+            )
+        ).scalar_one()
+    )
+
+
+def _settle_registration(
+    sess: Session, reg: Registration, status: str, ticket: Ticket, env: SlaEnv, now: datetime
+) -> str | None:
+    """Apply a decision's outcome to a registration; return the status it got, if changed.
+
+    A rejection applies at once. An approval waits while another undecided ticket still holds
+    the registration, so the last open question decides when it goes ahead.
+    """
+    if not reg.is_open:
+        return None
+    if status == "approved" and _other_open_tickets(sess, reg.id, ticket.id):
+        return None
+    if reg.status == status:
+        return None
+    reg.status = status
+    reg.decided_at = now
+    reg.updated_at = now
+    if reg.list_version_id is None and reg.policy_version_id is None:
+        # The registration table demands the versions a decided registration was judged by.
+        reg.list_version_id = ticket.list_version_id
+        reg.policy_version_id = ticket.policy_version_id or env.version.id
+    if status == "approved" and reg.expires_at is None:
+        reg.expires_at = now + timedelta(days=env.data.registration_lifetime_days)
+    return status
+
+
+def decide(
+    sess: Session, ticket: Ticket, *, actor: User, resolution: str, rationale: str
+) -> Ticket:
+    """Close a ticket with a resolution and rationale, and settle the registrations."""
+    _lock(sess, ticket)
+    _require_work(actor, ticket)
+    new_status = transition(ticket.status, Action.DECIDE)
+    chosen = validate_decision(ticket.type, ticket.level, resolution, rationale, rule=ticket.rule)
+    env = sla_env(sess)
+    now = utcnow()
+    ticket.status = new_status.value
+    ticket.resolution = chosen.value
+    ticket.rationale = rationale.strip()[:4000]
+    ticket.decided_by_id = actor.id
+    ticket.decided_at = now
+    ticket.updated_at = now
+    if ticket.owner_id is None:
+        ticket.owner_id = actor.id
+
+    reg = sess.get(Registration, ticket.registration_id)
+    changes: dict[str, str] = {}
+    if reg is not None:
+        got = _settle_registration(
+            sess, reg, registration_status_after(chosen, reg.party), ticket, env, now
+        )
+        if got:
+            changes[str(reg.id)] = got
+    other = (
+        sess.get(Registration, ticket.other_registration_id)
+        if ticket.other_registration_id
+        else None
+    )
+    # The other side's registration follows only a lead decision between MCS and a partner:
+    # "partner leads" makes MCS stand down and "MCS leads" the partner, "joint" approves both.
+    # Between two partners "partner leads" names no side, so that registration is left as it is.
+    if (
+        other is not None
+        and reg is not None
+        and other.party != reg.party
+        and chosen.value in _LEAD_RESOLUTIONS
+    ):
+        got = _settle_registration(
+            sess, other, registration_status_after(chosen, other.party), ticket, env, now
+        )
+        if got:
+            changes[str(other.id)] = got
+
+    _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.DECIDE],
+        actor_id=actor.id,
+        body=ticket.rationale,
+        now=now,
+        resolution=chosen.value,
+        level=ticket.level,
+        registrations=changes,
+    )
+    record_audit(
+        sess,
+        actor.id,
+        "ticket.decided",
+        "ticket",
+        ticket.id,
+        resolution=chosen.value,
+        level=ticket.level,
+        registrations=changes,
+        policy_version_id=ticket.policy_version_id,
+        list_version_id=ticket.list_version_id,
+    )
+    label = chosen.value.replace("_", " ")
+    ctx = _email_context(
+        ticket,
+        reg,
+        f"Ticket #{ticket.id} was decided: {label}.",
+        [f"Rationale: {ticket.rationale}"],
+    )
+    recipients: list[User | str] = list(_party_recipients(sess, ticket))
+    if ticket.owner_id is not None and ticket.owner_id != actor.id:
+        owner = sess.get(User, ticket.owner_id)
+        if owner is not None:
+            recipients.append(owner)
+    notify.enqueue_emails(
+        sess,
+        recipients,
+        event="ticket.decided",
+        template="ticket_decided",
+        subject=_subject(ticket, "Decided"),
+        context=ctx,
+    )
+    _webhook(sess, "ticket.decided", ticket, registrations=changes)
+    return ticket
+
+
+def escalate(sess: Session, ticket: Ticket, *, actor: User | None, reason: str) -> Ticket:
+    """Move a ticket up one level with a new SLA and owner (at level 3 past SLA: breached)."""
+    _lock(sess, ticket)
+    if actor is not None:
+        _require_work(actor, ticket)
+    transition(ticket.status, Action.ESCALATE)
+    actor_id = actor.id if actor is not None else None
+    now = utcnow()
+    new_level = next_level(ticket.level)
+    if new_level is None:
+        overdue = ticket.sla_due_at is not None and ticket.sla_due_at < now
+        if not overdue or ticket.breached:
+            raise TicketError("the ticket is already at the national level (3)")
+        ticket.breached = True
+        ticket.updated_at = now
+        _event(
+            sess,
+            ticket,
+            "breached",
+            actor_id=actor_id,
+            body=reason,
+            visibility="internal",
+            now=now,
+            level=ticket.level,
+            overdue_seconds=int((now - ticket.sla_due_at).total_seconds())
+            if ticket.sla_due_at
+            else None,
+        )
+        record_audit(sess, actor_id, "ticket.breached", "ticket", ticket.id, reason=reason)
+        return ticket
+
+    env = sla_env(sess)
+    old_level, old_due, old_owner = ticket.level, ticket.sla_due_at, ticket.owner_id
+    coordinator = _gold_coordinator(sess, (ticket.partner_id, ticket.other_partner_id))
+    ticket.level = new_level
+    ticket.status = TicketStatus.OPEN.value
+    ticket.claimed_at = None
+    ticket.escalated_at = now
+    ticket.sla_due_at = env.due(now, new_level, ticket.type, ticket.district)
+    ticket.owner_id = escalation_owner(
+        _candidate_reviewers(sess, new_level, ticket.district, ticket.region, coordinator),
+        new_level=new_level,
+        district=ticket.district,
+        region=ticket.region,
+        gold_coordinator_id=coordinator,
+    )
+    ticket.updated_at = now
+    data: dict[str, Any] = {
+        "from_level": old_level,
+        "to_level": new_level,
+        "reason": reason,
+        "due_at": _iso(ticket.sla_due_at),
+        "previous_due_at": _iso(old_due),
+        "owner_id": ticket.owner_id,
+        "previous_owner_id": old_owner,
+    }
+    if old_due is not None and old_due < now:
+        data["overdue_seconds"] = int((now - old_due).total_seconds())
+    _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.ESCALATE],
+        actor_id=actor_id,
+        body=reason,
+        now=now,
+        **data,
+    )
+    record_audit(sess, actor_id, "ticket.escalated", "ticket", ticket.id, **data)
+    reg = sess.get(Registration, ticket.registration_id)
+    ctx = _email_context(
+        ticket,
+        reg,
+        f"Ticket #{ticket.id} escalated to level {new_level} ({LEVEL_NAMES[new_level]}).",
+        [f"Reason: {reason}"] if reason else [],
+    )
+    owner = sess.get(User, ticket.owner_id) if ticket.owner_id else None
+    notify.enqueue_emails(
+        sess,
+        [owner] if owner is not None else _territory_reviewers(sess, ticket),
+        event="ticket.escalated",
+        template="ticket_escalated",
+        subject=_subject(ticket, f"Escalated to level {new_level}"),
+        context=ctx,
+    )
+    _webhook(sess, "ticket.escalated", ticket, from_level=old_level)
+    return ticket
+
+
+def reopen(sess: Session, ticket: Ticket, *, actor: User, reason: str) -> Ticket:
+    """Reopen a decided ticket at its level with a fresh SLA; the decision is kept in history."""
+    _lock(sess, ticket)
+    _require_work(actor, ticket)
+    new_status = transition(ticket.status, Action.REOPEN)
+    if not (reason or "").strip():
+        raise TicketError("say why the ticket is reopened")
+    if _existing_open(sess, ticket.registration_id, ticket.rule) is not None:
+        raise TicketError("another open ticket already covers this registration and rule")
+    env = sla_env(sess)
+    now = utcnow()
+    previous = {
+        "resolution": ticket.resolution,
+        "rationale": ticket.rationale,
+        "decided_by_id": ticket.decided_by_id,
+        "decided_at": _iso(ticket.decided_at),
+    }
+    ticket.status = new_status.value
+    ticket.resolution = None
+    ticket.rationale = None
+    ticket.decided_by_id = None
+    ticket.decided_at = None
+    ticket.claimed_at = None
+    ticket.breached = False
+    ticket.sla_warned_level = None
+    ticket.sla_due_at = env.due(now, ticket.level, ticket.type, ticket.district)
+    ticket.updated_at = now
+    # The registration goes back under review; the other side's registration is left alone,
+    # since it may have moved on (expired, withdrawn) since the decision.
+    reg = sess.get(Registration, ticket.registration_id)
+    if reg is not None and reg.status in ("approved", "rejected"):
+        reg.status = "in_exception_review" if ticket.type == "exception" else "in_conflict"
+        reg.decided_at = None
+        reg.updated_at = now
+    _event(
+        sess,
+        ticket,
+        EVENT_KIND_BY_ACTION[Action.REOPEN],
+        actor_id=actor.id,
+        body=reason.strip(),
+        now=now,
+        previous=previous,
+        due_at=_iso(ticket.sla_due_at),
+    )
+    record_audit(sess, actor.id, "ticket.reopened", "ticket", ticket.id, reason=reason, **previous)
+    ctx = _email_context(ticket, reg, f"Ticket #{ticket.id} was reopened.", [f"Reason: {reason}"])
+    recipients: list[User | str] = list(_party_recipients(sess, ticket))
+    owner = sess.get(User, ticket.owner_id) if ticket.owner_id else None
+    if owner is not None and owner.id != actor.id:
+        recipients.append(owner)
+    notify.enqueue_emails(
+        sess,
+        recipients,
+        event="ticket.reopened",
+        template="conflict_opened",
+        subject=_subject(ticket, "Reopened"),
+        context=ctx,
+    )
+    _webhook(sess, "ticket.reopened", ticket)
+    return ticket
+
+
+# --- scheduler jobs ----------------------------------------------------------------------
+
+
+def route_exceptions(sess: Session, now: datetime) -> int:
+    """Assign unrouted exception tickets to the least-loaded reviewers of their district."""
+    query = (
+        sa.select(Ticket)
+        .where(
+            Ticket.type == TicketType.EXCEPTION.value,
+            Ticket.status == TicketStatus.OPEN.value,
+            Ticket.owner_id.is_(None),
+            Ticket.routed_at.is_(None),
+        )
+        .order_by(Ticket.sla_due_at.asc().nulls_last(), Ticket.id)
+        .limit(1000)
+    )
+    if is_postgres(sess):
+        # Another instance routing at the same moment takes other tickets, not these.
+        query = query.with_for_update(skip_locked=True)
+    tickets = list(sess.execute(query).scalars())
+    if not tickets:
+        return 0
+    assigned = balance(_reviewers(sess), [(t.id, t.level, t.district, t.region) for t in tickets])
+    users = {
+        u.id: u
+        for u in sess.execute(sa.select(User).where(User.id.in_(set(assigned.values())))).scalars()
+    }
+    for ticket in tickets:
+        owner_id = assigned.get(ticket.id)
+        if owner_id is None:
+            log.warning("no reviewer covers exception ticket %s (%s)", ticket.id, ticket.district)
+            continue
+        ticket.owner_id = owner_id
+        ticket.routed_at = now
+        ticket.updated_at = now
+        _event(
+            sess, ticket, "routed", actor_id=None, visibility="internal", now=now, owner_id=owner_id
+        )
+        record_audit(sess, None, "ticket.routed", "ticket", ticket.id, owner_id=owner_id)
+        reg = sess.get(Registration, ticket.registration_id)
+        notify.enqueue_email(
+            sess,
+            event="ticket.routed",
+            template="exception_routed",
+            subject=_subject(ticket, "Exception to review"),
+            context=_email_context(
+                ticket,
+                reg,
+                f"Exception ticket #{ticket.id} is routed to you for review.",
+                [ticket.title],
+            ),
+            user=users[owner_id],
+        )
+    return len(assigned)
+
+
+def warn_due_soon(sess: Session, now: datetime) -> int:
+    """Warn owners once per level when an open ticket's SLA is about to run out."""
+    env = sla_env(sess)
+    warn = env.sla.warn_before_hours
+    # Business hours pass no faster than wall-clock hours, so the latest warning horizon over
+    # every calendar bounds the candidates; each one is then checked exactly below.
+    horizon = max(
+        add_business_hours(now, warn, env.calendar(code)) for code in [None, *env.districts]
+    )
+    query = (
+        sa.select(Ticket)
+        .where(
+            Ticket.status.in_(OPEN_STATUSES),
+            Ticket.sla_due_at > now,
+            Ticket.sla_due_at <= horizon,
+            sa.or_(Ticket.sla_warned_level.is_(None), Ticket.sla_warned_level != Ticket.level),
+        )
+        .order_by(Ticket.sla_due_at, Ticket.id)
+    )
+    if is_postgres(sess):
+        query = query.with_for_update(skip_locked=True)
+    count = 0
+    for ticket in sess.execute(query).scalars():
+        assert ticket.sla_due_at is not None
+        if ticket.sla_due_at > add_business_hours(now, warn, env.calendar(ticket.district)):
+            continue
+        ticket.sla_warned_level = ticket.level
+        ticket.updated_at = now
+        left = ticket.sla_due_at - now
+        _event(
+            sess,
+            ticket,
+            "sla_warning",
+            actor_id=None,
+            visibility="internal",
+            now=now,
+            level=ticket.level,
+            due_at=_iso(ticket.sla_due_at),
+        )
+        record_audit(sess, None, "ticket.sla_warning", "ticket", ticket.id, level=ticket.level)
+        reg = sess.get(Registration, ticket.registration_id)
+        owner = sess.get(User, ticket.owner_id) if ticket.owner_id else None
+        notify.enqueue_emails(
+            sess,
+            [owner] if owner is not None else _territory_reviewers(sess, ticket),
+            event="ticket.sla_warning",
+            template="sla_warning",
+            subject=_subject(ticket, "SLA due soon"),
+            context=_email_context(
+                ticket,
+                reg,
+                f"Ticket #{ticket.id} is due at {ticket.sla_due_at:%Y-%m-%d %H:%M} UTC "
+                f"({int(left.total_seconds() // 60)} minutes from now).",
+                [f"If it is not decided by then it escalates past level {ticket.level}."],
+            ),
+        )
+        count += 1
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class _Overdue:
+    id: int
+    type: str
+    level: int
+    district: str | None
+    region: str | None
+    partner_id: int | None
+    other_partner_id: int | None
+    owner_id: int | None
+    due: datetime
+
+
+def _plan_owners(
+    reviewers: list[Reviewer], candidates: Sequence[_Overdue], gold: dict[int, int]
+) -> dict[int, int]:
+    """Return ticket id -> new owner for tickets moving up one level, spreading the load."""
+    active_ids = {r.user_id for r in reviewers if r.active}
+    owners: dict[int, int] = {}
+    rest: dict[tuple[int, str | None, str | None], list[_Overdue]] = defaultdict(list)
+    for c in candidates:
+        coordinator = gold.get(c.partner_id or -1) or gold.get(c.other_partner_id or -1)
+        if coordinator in active_ids:
+            assert coordinator is not None
+            owners[c.id] = coordinator
+        else:
+            rest[(c.level + 1, c.district, c.region)].append(c)
+    load = {r.user_id: r.open_count for r in reviewers}
+    # Balancing per place over only the reviewers who could take it keeps this linear in the
+    # number of tickets; the shared load carries over from one place to the next.
+    for (level, district, region), group in rest.items():
+        pool = [
+            replace(r, open_count=load[r.user_id])
+            for r in reviewers
+            if any(r.covers(lvl, district, region) for lvl in range(level, 4))
+        ]
+        placed = balance(pool, [(c.id, level, district, region) for c in group])
+        for ticket_id, owner in placed.items():
+            owners[ticket_id] = owner
+            load[owner] += 1
+    return owners
+
+
+def _webhook_endpoints(sess: Session, event: str) -> list[WebhookEndpoint]:
+    """Return the enabled endpoints subscribed to an event."""
+    return [
+        ep
+        for ep in sess.execute(
+            sa.select(WebhookEndpoint)
+            .where(WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookEndpoint.id)
+        ).scalars()
+        if not ep.events or event in ep.events
+    ]
+
+
+def _summary_emails(
+    sess: Session,
+    by_owner: dict[int, list[int]],
+    *,
+    event: str,
+    subject: str,
+    headline: str,
+) -> None:
+    """Send each owner one e-mail naming the tickets a sweep handed them."""
+    if not by_owner:
+        return
+    users = {
+        u.id: u for u in sess.execute(sa.select(User).where(User.id.in_(list(by_owner)))).scalars()
+    }
+    for owner_id, ids in sorted(by_owner.items()):
+        user = users.get(owner_id)
+        if user is None:
+            continue
+        ids = sorted(ids)
+        shown = ", ".join(f"#{i}" for i in ids[:_SUMMARY_IDS])
+        more = f" and {len(ids) - _SUMMARY_IDS} more" if len(ids) > _SUMMARY_IDS else ""
+        notify.enqueue_email(
+            sess,
+            event=event,
+            template="ticket_escalated",
+            subject=subject.format(n=len(ids)),
+            context={
+                "headline": headline.format(n=len(ids)),
+                "lines": [f"Tickets: {shown}{more}."],
+                "url": notify.absolute_url(ticket_path(ids[0]) if len(ids) == 1 else "/queue"),
+                "ticket_id": ids[0] if len(ids) == 1 else None,
+                "registration_id": None,
+                "customer_name": "",
+                "rule": None,
+                "level": None,
+                "resolution": None,
+                "due_at": None,
+            },
+            user=user,
+        )
+
+
+# The PostgreSQL sweep runs as single statements: a data-modifying CTE locks the overdue rows
+# (skipping rows another sweep holds), updates them, and writes their timeline events and
+# webhook messages from the UPDATE's RETURNING rows. Only integer arrays cross the wire, since
+# psycopg adapts those quickly while large text arrays cost seconds. Timestamps go into the
+# JSON as jsonb renders them: ISO 8601 with the session's UTC offset.
+_PG_ESCALATE = """
+WITH plan AS (
+    SELECT * FROM unnest(CAST(:ids AS integer[]), CAST(:owners AS integer[]))
+        AS p(id, new_owner)
+),
+dues AS (
+    SELECT * FROM unnest(CAST(:d_types AS text[]), CAST(:d_levels AS integer[]),
+                         CAST(:d_districts AS text[]), CAST(:d_dues AS timestamptz[]))
+        AS d(type, level, district, due)
+),
+locked AS (
+    SELECT t.id, t.level AS old_level, t.sla_due_at AS old_due, t.owner_id AS old_owner,
+           t.type, t.district
+    FROM ticket t JOIN plan p ON p.id = t.id
+    WHERE t.status IN ('open', 'in_review') AND t.level < 3 AND t.sla_due_at < :now
+    FOR UPDATE OF t SKIP LOCKED
+),
+moved AS (
+    UPDATE ticket t
+    SET level = l.old_level + 1, status = 'open', owner_id = p.new_owner, claimed_at = NULL,
+        escalated_at = :now, sla_due_at = d.due, updated_at = :now
+    FROM locked l
+    JOIN plan p ON p.id = l.id
+    JOIN dues d ON d.type = l.type AND d.level = l.old_level + 1
+        AND coalesce(d.district, '') = coalesce(l.district, '')
+    WHERE t.id = l.id AND t.level = l.old_level AND t.sla_due_at < :now
+    RETURNING t.id, t.type, t.district, l.old_level, l.old_due, l.old_owner,
+              t.level AS new_level, t.sla_due_at AS new_due, t.owner_id AS new_owner
+),
+events AS (
+    INSERT INTO ticket_event (ticket_id, kind, visibility, actor_id, body, data, created_at)
+    SELECT m.id, 'escalated', 'public', NULL,
+           format('The level %s SLA ran out; escalated to level %s.', m.old_level, m.new_level),
+           jsonb_build_object(
+               'from_level', m.old_level, 'to_level', m.new_level, 'reason', 'sla_overdue',
+               'previous_due_at', m.old_due,
+               'overdue_seconds', floor(extract(epoch FROM (:now - m.old_due)))::bigint,
+               'due_at', m.new_due,
+               'owner_id', m.new_owner, 'previous_owner_id', m.old_owner),
+           :now
+    FROM moved m
+),
+hooks AS (
+    INSERT INTO outbox_message (channel, event, message_id, recipient, endpoint_id, subject,
+                                template, context, status, attempts, next_attempt_at, created_at)
+    SELECT 'webhook', 'ticket.escalated',
+           'msg_' || replace(CAST(gen_random_uuid() AS text), '-', ''), e.url, e.id, '', '',
+           jsonb_build_object('type', 'ticket.escalated', 'data', jsonb_build_object(
+               'ticket_id', m.id, 'type', m.type, 'status', 'open', 'level', m.new_level,
+               'from_level', m.old_level, 'district', m.district,
+               'sla_due_at', m.new_due)),
+           'pending', 0, :now, :now
+    FROM moved m
+    CROSS JOIN unnest(CAST(:ep_ids AS integer[]), CAST(:ep_urls AS text[])) AS e(id, url)
+)
+SELECT id, new_owner FROM moved
+"""
+
+_PG_BREACH = """
+WITH locked AS (
+    SELECT t.id FROM ticket t
+    WHERE t.status IN ('open', 'in_review') AND t.level = 3 AND NOT t.breached
+      AND t.sla_due_at < :now
+    FOR UPDATE OF t SKIP LOCKED
+),
+marked AS (
+    UPDATE ticket t SET breached = true, updated_at = :now
+    FROM locked l
+    WHERE t.id = l.id AND NOT t.breached AND t.sla_due_at < :now
+    RETURNING t.id, t.owner_id, t.sla_due_at
+),
+events AS (
+    INSERT INTO ticket_event (ticket_id, kind, visibility, actor_id, body, data, created_at)
+    SELECT m.id, 'breached', 'internal', NULL,
+           'The national SLA ran out before a decision.',
+           jsonb_build_object(
+               'level', 3, 'due_at', m.sla_due_at,
+               'overdue_seconds', floor(extract(epoch FROM (:now - m.sla_due_at)))::bigint),
+           :now
+    FROM marked m
+)
+SELECT id, owner_id FROM marked
+"""
+
+
+def _mark_breached(sess: Session, now: datetime) -> list[tuple[int, int | None]]:
+    """Mark overdue national tickets breached, once each; return (id, owner) of those marked."""
+    if is_postgres(sess):
+        return [(r[0], r[1]) for r in sess.execute(sa.text(_PG_BREACH), {"now": now})]
+    table = Ticket.__table__
+    stmt = (
+        sa.update(table)
+        .where(
+            table.c.status.in_(OPEN_STATUSES),
+            table.c.level == 3,
+            table.c.breached.is_(False),
+            table.c.sla_due_at < now,
+        )
+        .values(breached=True, updated_at=now)
+        .returning(table.c.id, table.c.owner_id, table.c.sla_due_at)
+    )
+    rows = sess.execute(stmt).all()
+    if rows:
+        sess.execute(
+            sa.insert(TicketEvent),
+            [
+                {
+                    "ticket_id": tid,
+                    "kind": "breached",
+                    "visibility": "internal",
+                    "actor_id": None,
+                    "body": "The national SLA ran out before a decision.",
+                    "data": {
+                        "level": 3,
+                        "due_at": _iso(due),
+                        "overdue_seconds": int((now - due).total_seconds()),
+                    },
+                    "created_at": now,
+                }
+                for tid, _owner, due in rows
+            ],
+        )
+    return [(tid, owner) for tid, owner, _due in rows]
+
+
+def _escalate_pg(
+    sess: Session,
+    now: datetime,
+    plan: list[tuple["_Overdue", datetime, int | None]],
+    endpoints: list[WebhookEndpoint],
+) -> list[tuple[int, int | None]]:
+    dues = {(c.type, c.level + 1, c.district): due for c, due, _ in plan}
+    rows = sess.execute(
+        sa.text(_PG_ESCALATE),
+        {
+            "ids": [c.id for c, _, _ in plan],
+            "owners": [owner for _, _, owner in plan],
+            "d_types": [k[0] for k in dues],
+            "d_levels": [k[1] for k in dues],
+            "d_districts": [k[2] for k in dues],
+            "d_dues": list(dues.values()),
+            "ep_ids": [ep.id for ep in endpoints],
+            "ep_urls": [ep.url[:254] for ep in endpoints],
+            "now": now,
+        },
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _escalate_sqlite(
+    sess: Session,
+    now: datetime,
+    plan: list[tuple["_Overdue", datetime, int | None]],
+    endpoints: list[WebhookEndpoint],
+) -> list[tuple[int, int | None]]:
+    # SQLite orders writers (BEGIN IMMEDIATE), so one grouped UPDATE per (level, due, owner)
+    # with the overdue re-check in its WHERE is enough to move each ticket once.
+    table = Ticket.__table__
+    groups: dict[tuple[int, datetime, int | None], list[int]] = defaultdict(list)
+    for c, due, owner in plan:
+        groups[(c.level, due, owner)].append(c.id)
+    moved: set[int] = set()
+    for (old_level, due, owner), ids in groups.items():
+        for chunk in _chunks(ids):
+            stmt = (
+                sa.update(table)
+                .where(
+                    table.c.id.in_(chunk),
+                    table.c.status.in_(OPEN_STATUSES),
+                    table.c.level == old_level,
+                    table.c.sla_due_at < now,
+                )
+                .values(
+                    level=old_level + 1,
+                    status=TicketStatus.OPEN.value,
+                    owner_id=owner,
+                    claimed_at=None,
+                    escalated_at=now,
+                    sla_due_at=due,
+                    updated_at=now,
+                )
+                .returning(table.c.id)
+            )
+            moved.update(row[0] for row in sess.execute(stmt))
+    done = [(c, due, owner) for c, due, owner in plan if c.id in moved]
+    if not done:
+        return []
+    sess.execute(
+        sa.insert(TicketEvent),
+        [
+            {
+                "ticket_id": c.id,
+                "kind": "escalated",
+                "visibility": "public",
+                "actor_id": None,
+                "body": f"The level {c.level} SLA ran out; escalated to level {c.level + 1}.",
+                "data": {
+                    "from_level": c.level,
+                    "to_level": c.level + 1,
+                    "reason": "sla_overdue",
+                    "previous_due_at": _iso(c.due),
+                    "overdue_seconds": int((now - c.due).total_seconds()),
+                    "due_at": _iso(due),
+                    "owner_id": owner,
+                    "previous_owner_id": c.owner_id,
+                },
+                "created_at": now,
+            }
+            for c, due, owner in done
+        ],
+    )
+    hooks = [
+        {
+            "channel": "webhook",
+            "event": "ticket.escalated",
+            "message_id": f"msg_{uuid.uuid4().hex}",
+            "recipient": ep.url[:254],
+            "endpoint_id": ep.id,
+            "subject": "",
+            "template": "",
+            "context": {
+                "type": "ticket.escalated",
+                "data": {
+                    "ticket_id": c.id,
+                    "type": c.type,
+                    "status": TicketStatus.OPEN.value,
+                    "level": c.level + 1,
+                    "from_level": c.level,
+                    "district": c.district,
+                    "sla_due_at": _iso(due),
+                },
+            },
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for ep in endpoints
+        for c, due, _ in done
+    ]
+    if hooks:
+        sess.execute(sa.insert(OutboxMessage), hooks)
+    return [(c.id, owner) for c, _, owner in done]
+
+
+def escalate_overdue(sess: Session, now: datetime) -> int:
+    """Escalate every open ticket past its SLA by one level (level 3: mark breached); set-based.
+
+    The level change is a set-based UPDATE whose WHERE re-checks that each ticket is still
+    overdue at the level planned, so a ticket that a concurrent sweep (or a person) moved in
+    the meantime is skipped rather than moved twice.
+    """
+    # Bulk statements bypass the identity map; push pending changes first so nothing is lost.
+    sess.flush()
+    breached = _mark_breached(sess, now)
+    breached_by_owner: dict[int, list[int]] = defaultdict(list)
+    for tid, owner in breached:
+        if owner is not None:
+            breached_by_owner[owner].append(tid)
+    _summary_emails(
+        sess,
+        breached_by_owner,
+        event="ticket.breached",
+        subject="[ChannelGuard] {n} ticket(s) breached the national SLA",
+        headline="{n} ticket(s) you own ran past the national (level 3) SLA.",
+    )
+
+    table = Ticket.__table__
+    rows = sess.execute(
+        sa.select(
+            table.c.id,
+            table.c.type,
+            table.c.level,
+            table.c.district,
+            table.c.region,
+            table.c.partner_id,
+            table.c.other_partner_id,
+            table.c.owner_id,
+            table.c.sla_due_at,
+        )
+        .where(
+            table.c.status.in_(OPEN_STATUSES),
+            table.c.sla_due_at < now,
+            table.c.level < 3,
+        )
+        .order_by(table.c.sla_due_at, table.c.id)
+    ).all()
+    moved: list[tuple[int, int | None]] = []
+    if rows:
+        candidates = [_Overdue(*row) for row in rows]
+        env = sla_env(sess)
+        due_cache: dict[tuple[str, int, str | None], datetime] = {}
+        for c in candidates:
+            key = (c.type, c.level + 1, c.district)
+            if key not in due_cache:
+                due_cache[key] = env.due(now, c.level + 1, c.type, c.district)
+        owners = _plan_owners(_reviewers(sess), candidates, _gold_coordinators(sess))
+        plan = [
+            (c, due_cache[(c.type, c.level + 1, c.district)], owners.get(c.id)) for c in candidates
+        ]
+        endpoints = _webhook_endpoints(sess, "ticket.escalated")
+        apply = _escalate_pg if is_postgres(sess) else _escalate_sqlite
+        moved = apply(sess, now, plan, endpoints)
+
+    by_owner: dict[int, list[int]] = defaultdict(list)
+    for tid, owner in moved:
+        if owner is not None:
+            by_owner[owner].append(tid)
+    _summary_emails(
+        sess,
+        by_owner,
+        event="ticket.escalated",
+        subject="[ChannelGuard] {n} ticket(s) escalated to you",
+        headline="{n} ticket(s) ran past their SLA and were escalated to you.",
+    )
+    if moved or breached:
+        # One audit event per sweep: the per-ticket trail is the timeline written above.
+        ids = sorted(tid for tid, _ in moved)
+        record_audit(
+            sess,
+            None,
+            "tickets.escalate_overdue",
+            "job",
+            "escalate_overdue",
+            at=now.isoformat(),
+            escalated=len(moved),
+            breached=len(breached),
+            ticket_ids=ids[:1000],
+            breached_ids=sorted(tid for tid, _ in breached)[:1000],
+        )
+    # The ORM copies of these rows are stale after the bulk UPDATEs.
+    sess.expire_all()
+    return len(moved) + len(breached)

@@ -5,10 +5,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings
 from sqlmodel import SQLModel
 
 from tests.dbutil import create_pg_database, drop_pg_database, is_postgres_url

@@ -33,7 +33,7 @@ from conflict.views import (
 )
 from models import Registration
 from models.db import session as db_session
-from web.api_base import api, api_user, require_api_role, spec
+from web.api_base import ErrorOut, api, api_user, require_api_role, spec
 from web.errors import json_error
 
 TAGS = ["registrations"]
@@ -47,20 +47,6 @@ RegStatus = Literal[
     "expired",
     "withdrawn",
 ]
-
-
-class ErrorBody(BaseModel):
-    """The error object: a machine code, a sentence and details such as field messages."""
-
-    code: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class ErrorOut(BaseModel):
-    """Every error answer: {"error": {"code", "message", "details"}}."""
-
-    error: ErrorBody
 
 
 class FindingOut(BaseModel):

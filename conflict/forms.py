@@ -22,24 +22,11 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from conflict.schemas import RegistrationCreate
-from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOADS
+from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOAD_LABELS, WORKLOADS
 from models.partner import COMPETENCIES
 from models.registration import REG_STATUSES
 from models.seat_credit import EVIDENCE_SOURCES
 
-WORKLOAD_LABELS: dict[str, str] = {
-    "dotnet_server": ".NET servers",
-    "middleware": "Middleware",
-    "windows_server": "Windows Server",
-    "sql_server": "SQL Server",
-    "exchange": "Exchange",
-    "sharepoint": "SharePoint",
-    "yammer": "Yammer",
-    "skype": "Skype",
-    "office365": "Office 365",
-    "azure": "Azure",
-    "dynamics": "Dynamics",
-}
 STACK_LABELS: dict[str, str] = {
     "all_microsoft": "All-Microsoft solution",
     "competitive_middleware": "Microsoft operating system with competitive middleware",

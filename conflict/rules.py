@@ -54,6 +54,7 @@ from datetime import date, datetime
 
 from conflict.types import (
     DOTNET_WORKLOADS,
+    WORKLOAD_LABELS,
     AccountMatch,
     AccountMatcher,
     Decision,
@@ -109,19 +110,8 @@ _METHOD_WORDS: dict[str, str] = {
     MatchMethod.FUZZY: "by name similarity",
 }
 
-_WORKLOAD_WORDS: dict[str, str] = {
-    "dotnet_server": ".NET servers",
-    "middleware": "middleware",
-    "windows_server": "Windows Server",
-    "sql_server": "SQL Server",
-    "exchange": "Exchange",
-    "sharepoint": "SharePoint",
-    "yammer": "Yammer",
-    "skype": "Skype",
-    "office365": "Office 365",
-    "azure": "Azure",
-    "dynamics": "Dynamics",
-}
+# In a sentence "middleware" is a common noun; every other label is a product name.
+_WORKLOAD_WORDS: dict[str, str] = {**WORKLOAD_LABELS, "middleware": "middleware"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,20 @@ WORKLOADS: tuple[str, ...] = (
     "azure",
     "dynamics",
 )
+# Readable names for the workload vocabulary (forms, pages and rule messages share them).
+WORKLOAD_LABELS: dict[str, str] = {
+    "dotnet_server": ".NET servers",
+    "middleware": "Middleware",
+    "windows_server": "Windows Server",
+    "sql_server": "SQL Server",
+    "exchange": "Exchange",
+    "sharepoint": "SharePoint",
+    "yammer": "Yammer",
+    "skype": "Skype",
+    "office365": "Office 365",
+    "azure": "Azure",
+    "dynamics": "Dynamics",
+}
 # The workloads the no-bid commitment protects: ".NET servers and middleware".
 DOTNET_WORKLOADS: frozenset[str] = frozenset({"dotnet_server", "middleware"})
 SOLUTION_STACKS: tuple[str, ...] = ("all_microsoft", "competitive_middleware")

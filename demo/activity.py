@@ -271,7 +271,7 @@ def load_activity(sess: Session) -> str:
         approved[1].expires_at = utcnow() - timedelta(days=2)
     _spread_history(sess, made)
     sess.flush()
-    counts = dict(
+    counts: dict[str, int] = dict(
         sess.execute(
             sa.select(Registration.status, sa.func.count()).group_by(Registration.status)
         ).all()

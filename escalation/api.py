@@ -16,24 +16,10 @@ from escalation.queries import visible_tickets
 from escalation.states import InvalidDecision, InvalidTransition
 from models import ConflictFinding, Ticket, TicketEvent
 from models.db import session as db_session
-from web.api_base import api, api_user, spec
+from web.api_base import ErrorOut, api, api_user, spec
 from web.errors import json_error
 
 # --- schemas ------------------------------------------------------------------------------
-
-
-class ErrorBody(BaseModel):
-    """The error envelope's inner object."""
-
-    code: str
-    message: str
-    details: dict[str, Any] = Field(default_factory=dict)
-
-
-class ErrorOut(BaseModel):
-    """An error answer."""
-
-    error: ErrorBody
 
 
 class FindingOut(BaseModel):

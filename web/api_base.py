@@ -5,6 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
+from pydantic import BaseModel, Field
 from spectree import SecurityScheme, SecuritySchemeData, SpecTree
 
 from models import ApiToken, User, utcnow
@@ -14,6 +15,20 @@ from web.passwords import hash_token
 from web.security import csrf, limiter
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class ErrorBody(BaseModel):
+    """The error object: a machine code, a sentence and details such as field messages."""
+
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: {"error": {"code", "message", "details"}}."""
+
+    error: ErrorBody
 
 
 def _error_shape(req: Any, resp: Any, req_validation_error: Any, instance: Any, *_: Any) -> None:

@@ -261,6 +261,12 @@ class ExtensionForm(ReasonForm):
     submit = SubmitField("Request extension")
 
 
+class OverrideForm(ReasonForm):
+    """Ask for the national (level-3) exception that alone can lift a no-bid block."""
+
+    submit = SubmitField("Ask for a national override")
+
+
 class DporForm(FlaskForm):
     """Record the customer's Digital Partner of Record for one workload."""
 

@@ -33,6 +33,16 @@ WORKLOAD_LABELS: dict[str, str] = {
     "azure": "Azure",
     "dynamics": "Dynamics",
 }
+# One short title per rule code, for headings, ticket titles and e-mails alike.
+RULE_TITLES: dict[str, str] = {
+    "NAMED_ACCOUNT": "Named account",
+    "NEEDS_REVIEW": "Possible named account",
+    "MCS_SIZE_THRESHOLD": "Outside the MCS space",
+    "DOTNET_EXCEPTION": "Early .NET exception",
+    "MCS_OVERLAP": "MCS already engaged",
+    "NO_BID_DOTNET": "No-bid commitment on .NET",
+    "PARTNER_OVERLAP": "Partner overlap",
+}
 # The workloads the no-bid commitment protects: ".NET servers and middleware".
 DOTNET_WORKLOADS: frozenset[str] = frozenset({"dotnet_server", "middleware"})
 SOLUTION_STACKS: tuple[str, ...] = ("all_microsoft", "competitive_middleware")

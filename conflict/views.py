@@ -4,7 +4,7 @@ import base64
 import binascii
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -34,6 +34,8 @@ from conflict.forms import (
     STACK_LABELS,
     WORKLOAD_LABELS,
     ExtensionForm,
+    OverrideForm,
+    ReasonForm,
     RegistrationFilterForm,
     RegistrationForm,
     WithdrawForm,
@@ -45,10 +47,11 @@ from conflict.service import (
     check_registration,
     find_by_idempotency_key,
     request_extension,
+    request_override,
     submit_registration,
     withdraw_registration,
 )
-from conflict.types import Decision, Severity
+from conflict.types import RULE_TITLES, Decision, Severity
 from escalation.service import visible_to
 from models import (
     ConflictFinding,
@@ -68,15 +71,6 @@ bp = Blueprint("conflict", __name__)
 
 PAGE_SIZE = 50
 STAFF_ROLES = frozenset({"reviewer", "admin"})
-RULE_TITLES: dict[str, str] = {
-    rules.NAMED_ACCOUNT: "Named account of the direct arm",
-    rules.NEEDS_REVIEW: "Possible named account, to be confirmed",
-    rules.MCS_SIZE_THRESHOLD: "Outside the direct arm's account size",
-    rules.DOTNET_EXCEPTION: "Early .NET exception",
-    rules.MCS_OVERLAP: "The direct arm is engaged here",
-    rules.NO_BID_DOTNET: "No-bid commitment on .NET",
-    rules.PARTNER_OVERLAP: "Another partner holds this workload",
-}
 METHOD_WORDS: dict[str, str] = {
     "domain": "by web domain",
     "exact_name": "by exact name",
@@ -587,6 +581,7 @@ def _detail_page(
     *,
     withdraw_form: WithdrawForm | None = None,
     extension_form: ExtensionForm | None = None,
+    override_form: OverrideForm | None = None,
     action_errors: list[str] | None = None,
     status: int = 200,
 ) -> Any:
@@ -611,6 +606,12 @@ def _detail_page(
         and reg.expires_at > now
         and reg.extension_requested_at is None
     )
+    can_override = (
+        can_change
+        and reg.party == "mcs"
+        and reg.status == "rejected"
+        and any(f.rule == rules.NO_BID_DOTNET and f.active for f in findings)
+    )
     district = sess.get(District, reg.district) if reg.district else None
     partner = sess.get(Partner, reg.partner_id) if reg.partner_id else None
     return (
@@ -634,6 +635,8 @@ def _detail_page(
             action_errors=action_errors or [],
             withdraw_form=withdraw_form or WithdrawForm(prefix="withdraw"),
             extension_form=extension_form or ExtensionForm(prefix="extend"),
+            can_override=can_override,
+            override_form=override_form or OverrideForm(prefix="override"),
             rejection_reasons=[
                 f.message for f in findings if f.severity == str(Severity.BLOCK) and f.active
             ],
@@ -643,55 +646,66 @@ def _detail_page(
     )
 
 
-@bp.route("/registrations/<int:reg_id>/withdraw", methods=["POST"])
-@role_required("partner", "mcs", "admin")
-def withdraw(reg_id: int) -> Any:
-    """Withdraw an open registration with a reason."""
+ReasonAction = Callable[[Session, Registration, User, str], str]
+
+
+def _reason_action(reg_id: int, form: ReasonForm, form_arg: str, act: ReasonAction) -> Any:
+    """Run a reasoned change on a registration; errors go back beside the reason field."""
     user: User = current_user._get_current_object()
     reg = visible_registration_or_404(reg_id, user)
     if not may_change_registration(reg, user):
         abort(404 if user.role == "partner" else 403)
-    form = WithdrawForm(prefix="withdraw")
     if not form.validate():
-        return _detail_page(reg, user, withdraw_form=form, status=422)
+        return _detail_page(reg, user, status=422, **{form_arg: form})
     sess = db_session()
     try:
-        withdraw_registration(sess, reg, user=user, reason=form.reason.data or "")
+        message = act(sess, reg, user, form.reason.data or "")
         sess.commit()
     except SubmissionError as exc:
         sess.rollback()
         if exc.field == "reason":
             form.reason.errors = [exc.message]
-            return _detail_page(reg, user, withdraw_form=form, status=422)
+            return _detail_page(reg, user, status=422, **{form_arg: form})
         return _detail_page(reg, user, action_errors=[exc.message], status=422)
-    flash("The registration was withdrawn.", "success")
+    flash(message, "success")
     return redirect(url_for(".registration_detail", reg_id=reg_id), 303)
+
+
+def _withdraw(sess: Session, reg: Registration, user: User, reason: str) -> str:
+    withdraw_registration(sess, reg, user=user, reason=reason)
+    return "The registration was withdrawn."
+
+
+def _extend(sess: Session, reg: Registration, user: User, reason: str) -> str:
+    request_extension(sess, reg, user=user, reason=reason)
+    expires = reg.expires_at.strftime("%Y-%m-%d") if reg.expires_at else "later"
+    return f"The extension was recorded; the registration now expires on {expires}."
+
+
+def _override(sess: Session, reg: Registration, user: User, reason: str) -> str:
+    ticket = request_override(sess, reg, user=user, reason=reason)
+    return f"Override requested: ticket {ticket.id} goes to exception review."
+
+
+@bp.route("/registrations/<int:reg_id>/withdraw", methods=["POST"])
+@role_required("partner", "mcs", "admin")
+def withdraw(reg_id: int) -> Any:
+    """Withdraw an open registration with a reason."""
+    return _reason_action(reg_id, WithdrawForm(prefix="withdraw"), "withdraw_form", _withdraw)
 
 
 @bp.route("/registrations/<int:reg_id>/extension", methods=["POST"])
 @role_required("partner", "mcs", "admin")
 def extension(reg_id: int) -> Any:
     """Ask, once and before expiry, for more time on an approved registration."""
-    user: User = current_user._get_current_object()
-    reg = visible_registration_or_404(reg_id, user)
-    if not may_change_registration(reg, user):
-        abort(404 if user.role == "partner" else 403)
-    form = ExtensionForm(prefix="extend")
-    if not form.validate():
-        return _detail_page(reg, user, extension_form=form, status=422)
-    sess = db_session()
-    try:
-        request_extension(sess, reg, user=user, reason=form.reason.data or "")
-        sess.commit()
-    except SubmissionError as exc:
-        sess.rollback()
-        if exc.field == "reason":
-            form.reason.errors = [exc.message]
-            return _detail_page(reg, user, extension_form=form, status=422)
-        return _detail_page(reg, user, action_errors=[exc.message], status=422)
-    expires = reg.expires_at.strftime("%Y-%m-%d") if reg.expires_at else "later"
-    flash(f"The extension was recorded; the registration now expires on {expires}.", "success")
-    return redirect(url_for(".registration_detail", reg_id=reg_id), 303)
+    return _reason_action(reg_id, ExtensionForm(prefix="extend"), "extension_form", _extend)
+
+
+@bp.route("/registrations/<int:reg_id>/override", methods=["POST"])
+@role_required("mcs", "admin")
+def override(reg_id: int) -> Any:
+    """Ask for the level-3 exception that alone can lift a no-bid block."""
+    return _reason_action(reg_id, OverrideForm(prefix="override"), "override_form", _override)
 
 
 def init_app(app: Flask) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
+from conflict.types import RULE_TITLES
 from escalation import notify
 from escalation.routing import Reviewer, balance, escalation_owner, pick_owner
 from escalation.sla import BusinessCalendar, SlaPolicy, add_business_hours, due_at
@@ -87,15 +88,6 @@ STAFF_ROLES: frozenset[str] = frozenset({"reviewer", "admin"})
 # Conflict resolutions that say which side leads; they settle the other party's registration too.
 _LEAD_RESOLUTIONS: frozenset[str] = frozenset({"partner_leads", "mcs_leads", "joint_engagement"})
 
-RULE_TITLES: dict[str, str] = {
-    "NAMED_ACCOUNT": "Named account",
-    "NEEDS_REVIEW": "Possible named account",
-    "MCS_SIZE_THRESHOLD": "Outside the MCS space",
-    "DOTNET_EXCEPTION": ".NET exception",
-    "MCS_OVERLAP": "MCS overlap",
-    "NO_BID_DOTNET": ".NET no-bid",
-    "PARTNER_OVERLAP": "Partner overlap",
-}
 
 # Emails that list escalated tickets name at most this many; the queue link shows the rest.
 _SUMMARY_IDS = 20

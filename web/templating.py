@@ -6,6 +6,8 @@ from typing import Any
 from flask import Flask
 from flask_login import current_user
 
+from conflict.types import WORKLOAD_LABELS
+
 NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
     "partner": [
         ("conflict.registrations", "My registrations"),
@@ -47,11 +49,24 @@ def format_money(value: int | None) -> str:
     return "—" if value is None else f"${value:,.0f}"
 
 
+# Vocabulary values whose display name is not just the words capitalised.
+VOCABULARY_LABELS: dict[str, str] = {
+    **WORKLOAD_LABELS,
+    "mcs": "MCS",
+    "all_microsoft": "All-Microsoft",
+    "competitive_middleware": "Competitive middleware",
+    "ea_open": "EA/Open",
+    "csp": "CSP",
+    "fasttrack": "FastTrack",
+    "delegated_admin": "Delegated admin",
+}
+
+
 def label(value: str | None) -> str:
     """Turn a vocabulary value such as 'in_conflict' into 'In conflict'."""
     if not value:
         return "—"
-    return value.replace("_", " ").capitalize()
+    return VOCABULARY_LABELS.get(value) or value.replace("_", " ").capitalize()
 
 
 def init_app(app: Flask) -> None:

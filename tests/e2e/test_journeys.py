@@ -95,7 +95,7 @@ def test_partner_registers_a_named_account_and_sees_the_conflict(
     decision = page.locator("section.decision")
     expect(decision).to_contain_text("In conflict: a channel manager decides who leads.")
     finding = page.locator(".finding").first
-    expect(finding.get_by_role("heading")).to_have_text("Named account of the direct arm")
+    expect(finding.get_by_role("heading")).to_have_text("Named account")
     expect(finding).to_contain_text(
         "Pfizer Inc. is the named account Pfizer (SP-PFE), matched by web domain"
     )
@@ -404,7 +404,7 @@ def test_admin_publishes_a_list_that_puts_an_open_registration_in_conflict(
     partner.wait_for_url(f"{base}/registrations/{reg_id}")
     expect(partner.locator("section.decision")).to_contain_text("In conflict")
     finding = partner.locator(".finding").first
-    expect(finding.get_by_role("heading")).to_have_text("Named account of the direct arm")
+    expect(finding.get_by_role("heading")).to_have_text("Named account")
     expect(finding).to_contain_text("Hasbro")
     expect(partner.locator(".ticket-summary")).to_be_visible()
     partner.context.close()

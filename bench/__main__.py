@@ -6,6 +6,10 @@ import time
 
 PARTS: dict[str, str] = {
     "matching": "bench.matching",
+    "recheck": "bench.recheck",
+    "queue": "bench.queue",
+    "sweep": "bench.sweep",
+    "http": "bench.http",
 }
 
 

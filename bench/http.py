@@ -1,0 +1,370 @@
+"""Benchmark the app over HTTP under gunicorn against a bare Flask endpoint that inserts one row.
+
+Run: ``python -m bench http`` or ``python -m bench.http [--duration S] [--clients N]
+[--workers N] [--worker-class sync|gthread] [--accounts N]``.
+
+Data, in a throw-away PostgreSQL database migrated by the app's migrations: 8 districts, 40
+partners with one user each, reviewers (bench.fixtures.seed_people); a named-account list of
+100,000 accounts (the demo's 1,000 real accounts, the real company names of ``../shared/data``,
+then synthetic names; see bench.fixtures) stored by COPY and published through
+``conflict.lists.publish``; one API token per load-generator thread, each for its own partner's
+user, made with ``models.ApiToken`` and ``web.passwords``.
+
+Servers, one at a time, on a free loopback port, each with the same gunicorn settings (2 sync
+workers by default; no access log): the real app (``gunicorn 'app:create_app()'`` with
+``APP_ENV=production``, ``DATABASE_URL`` the bench database, ``API_RATE_LIMIT`` raised so the
+limiter counts but never refuses), then ``bench/bare_app.py`` on the same database.
+
+Load: a pool of client threads on loopback, one ``requests.Session`` each, every thread sending
+its next request as soon as the last one answered, for a fixed time per endpoint after a warm-up
+(each worker builds the list's match index on its first check, which must not count). Endpoints:
+
+* ``POST /api/v1/registrations`` with a bearer token: one in ten customers are accounts on the
+  list (named as a partner would type them, so the request also opens a conflict ticket), the
+  rest are real and synthetic companies kept off the list; districts, sizes and workloads vary;
+* ``GET /api/v1/registrations`` (the caller's organisation's newest 50);
+* ``GET /queue`` as a level-1 reviewer, signed in once through ``/login`` with the page's CSRF
+  token (its session cookie copied to every thread); its tickets are the conflicts the POSTs
+  opened (the queue at scale is ``python -m bench queue``);
+* baseline: ``POST /rows`` of the bare app with the same JSON bodies.
+
+The load generator runs on the same two cores as gunicorn and PostgreSQL, for the app and the
+baseline alike.
+"""
+
+import argparse
+import itertools
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.common import percentile, print_table, ratio
+from bench.fixtures import (
+    PASSWORD,
+    SECRET_KEY,
+    WORKLOAD_SETS,
+    base_url,
+    bench_database,
+    build_names,
+    csrf_token,
+    free_port,
+    machine_note,
+    new_api_token,
+    pg_unreachable,
+    seed_people,
+    store_list,
+    today,
+)
+from bench.matching import legal_variant
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 20240605
+READY_TIMEOUT = 60.0
+WARM_UP_LIMIT = 120.0
+
+# A request sender: (the thread's session, the thread's number) -> the response.
+Send = Callable[[requests.Session, int], requests.Response]
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    @property
+    def rate(self) -> float:
+        """Return successful requests per second."""
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+def run_load(send: Send, expect: int, clients: int, duration: float) -> LoadResult:
+    """Send requests from clients threads for duration seconds; collect latencies and errors."""
+    result = LoadResult()
+    lock = threading.Lock()
+    deadline = time.perf_counter() + duration
+
+    def worker(k: int) -> None:
+        latencies: list[float] = []
+        errors = 0
+        first: str | None = None
+        with requests.Session() as session:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                try:
+                    resp = send(session, k)
+                    ok = resp.status_code == expect
+                    problem = f"{resp.status_code}: {resp.text[:200]}"
+                except requests.RequestException as exc:
+                    ok, problem = False, f"{type(exc).__name__}: {exc}"
+                if ok:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors += 1
+                    first = first or problem
+        with lock:
+            result.latencies.extend(latencies)
+            result.errors += errors
+            result.first_error = result.first_error or first
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+def warm_up(send: Send, expect: int, clients: int) -> float:
+    """Load until a whole round of requests answers fast (every worker warmed); return seconds."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < WARM_UP_LIMIT:
+        probe = run_load(send, expect, clients, 2.0)
+        if probe.latencies and not probe.errors and percentile(probe.latencies, 100) < 0.5:
+            break
+    return time.perf_counter() - started
+
+
+class Server:
+    """A gunicorn process on a loopback port, stopped by stop()."""
+
+    def __init__(self, target: str, env: dict[str, str], workers: int, worker_class: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(prefix="cg_bench_gunicorn_", suffix=".log")  # noqa: SIM115
+        cmd = [
+            sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(workers), "--worker-class", worker_class, "--threads",
+            "4" if worker_class == "gthread" else "1", "--timeout", "120", target,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env}, stdout=self.log, stderr=self.log
+        )
+
+    def wait_ready(self, path: str, ok: set[int]) -> None:
+        """Poll path until the server answers with one of ok, or raise with the server's log."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if requests.get(self.url + path, timeout=5).status_code in ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not come up on {self.url}:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        """Return the end of the server's log."""
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop gunicorn (its workers with it) and remove the log."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.log.close()
+
+
+def registration_bodies(names: Any, count: int, districts: list[str]) -> list[dict[str, Any]]:
+    """Return varied registration bodies: one in ten on a listed account, the rest off the list."""
+    rng = random.Random(SEED)
+    listed = rng.sample(names.accounts, count // 10)
+    unlisted = rng.sample(names.unlisted, min(len(names.unlisted), count - len(listed)))
+    customers = [legal_variant(a.name, rng) for a in listed] + unlisted
+    rng.shuffle(customers)
+    close = today() + timedelta(days=60)
+    bodies = []
+    for i, name in enumerate(customers):
+        bodies.append(
+            {
+                "customer_name": name,
+                "district": districts[i % len(districts)],
+                "country": "US",
+                "pc_count": rng.randint(500, 5_000),
+                "workloads": list(WORKLOAD_SETS[i % len(WORKLOAD_SETS)]),
+                "solution_stack": "all_microsoft" if i % 3 else "competitive_middleware",
+                "estimated_value": rng.randrange(10_000, 900_000, 1_000),
+                "expected_close_date": date.isoformat(close + timedelta(days=i % 90)),
+                "infrastructure_maturity": ("basic", "standardized", "rationalized")[i % 3],
+                "notes": "",
+            }
+        )
+    return bodies
+
+
+def _login_cookies(server_url: str, email: str) -> dict[str, str]:
+    with requests.Session() as s:
+        page = s.get(server_url + "/login", timeout=10)
+        token = csrf_token(page.text)
+        resp = s.post(
+            server_url + "/login",
+            data={"email": email, "password": PASSWORD, "csrf_token": token},
+            allow_redirects=False,
+            timeout=10,
+        )
+        if resp.status_code != 302:
+            raise RuntimeError(f"login of {email} answered {resp.status_code}")
+        return s.cookies.get_dict()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve the app and the bare baseline with gunicorn, load them, and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
+    parser.add_argument("--accounts", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    reason = pg_unreachable(base_url())
+    if reason:
+        print(f"http skipped: PostgreSQL is not reachable at {base_url()} ({reason})")
+        return 0
+
+    from bench import bare_app
+    from conflict.lists import publish
+    from models.db import db
+    from models.db import session as db_session
+
+    names = build_names(args.accounts, 20_000)
+    results: dict[str, LoadResult] = {}
+    with bench_database() as bench:
+        with bench.app.app_context():
+            sess = db_session()
+            people = seed_people(sess)
+            started = time.perf_counter()
+            version = store_list(sess, names.accounts, actor_id=people.admin_id, label="Bench list")
+            publish(sess, version, effective_from=today(), actor_id=people.admin_id)
+            tokens = [
+                new_api_token(sess, people.partner_user_ids[k % len(people.partner_user_ids)])
+                for k in range(args.clients)
+            ]
+            sess.commit()
+            print(
+                f"data: {len(names.accounts):,} accounts stored by COPY and published in "
+                f"{time.perf_counter() - started:.1f} s"
+            )
+            db.session.remove()
+            db.engine.dispose()
+        bare_app.create_table(bench.url)
+        bodies = registration_bodies(names, 20_000, people.districts)
+        env = {
+            "DATABASE_URL": bench.url,
+            "SECRET_KEY": SECRET_KEY,
+            "APP_ENV": "production",
+            "SESSION_COOKIE_SECURE": "0",
+            "SCHEDULER_ENABLED": "0",
+            "API_RATE_LIMIT": "1000000 per minute",
+            "LOG_LEVEL": "WARNING",
+        }
+        counter = itertools.count()
+
+        def body() -> dict[str, Any]:
+            return bodies[next(counter) % len(bodies)]
+
+        def auth(k: int) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[k % len(tokens)]}"}
+
+        print(f"machine before the run: {machine_note()}")
+        server = Server("app:create_app()", env, args.workers, args.worker_class)
+        try:
+            server.wait_ready("/healthz", {200})
+            url = server.url
+            cookies = _login_cookies(url, people.level1_email)
+
+            def post_registration(s: requests.Session, k: int) -> requests.Response:
+                return s.post(f"{url}/api/v1/registrations", json=body(), headers=auth(k))
+
+            def list_registrations(s: requests.Session, k: int) -> requests.Response:
+                return s.get(f"{url}/api/v1/registrations", headers=auth(k))
+
+            def queue_page(s: requests.Session, k: int) -> requests.Response:
+                return s.get(f"{url}/queue", cookies=cookies, allow_redirects=False)
+
+            for label, send, expect in (
+                ("POST /api/v1/registrations", post_registration, 201),
+                ("GET /api/v1/registrations", list_registrations, 200),
+                ("GET /queue (level-1 reviewer)", queue_page, 200),
+            ):
+                warmed = warm_up(send, expect, args.clients)
+                results[label] = run_load(send, expect, args.clients, args.duration)
+                print(f"  {label}: warmed up in {warmed:.1f} s, measured {args.duration:.0f} s")
+        finally:
+            server.stop()
+
+        bare = Server("bench.bare_app:create_app()", env, args.workers, args.worker_class)
+        try:
+            bare.wait_ready("/rows", {405})
+
+            def post_bare(s: requests.Session, k: int) -> requests.Response:
+                return s.post(f"{bare.url}/rows", json=body())
+
+            warm_up(post_bare, 201, args.clients)
+            results["bare"] = run_load(post_bare, 201, args.clients, args.duration)
+        finally:
+            bare.stop()
+
+    print(f"machine after the run: {machine_note()}")
+    base = results.pop("bare")
+    base_p99 = percentile(base.latencies, 99) * 1e3
+    rows: list[list[Any]] = [
+        [
+            "bare Flask: POST /rows (1 INSERT)",
+            base.rate,
+            percentile(base.latencies, 50) * 1e3,
+            base_p99,
+            base.errors,
+            1.0,
+            1.0,
+        ]
+    ]
+    for label, r in results.items():
+        p99 = percentile(r.latencies, 99) * 1e3
+        rows.append(
+            [
+                label,
+                r.rate,
+                percentile(r.latencies, 50) * 1e3,
+                p99,
+                r.errors,
+                ratio(r.rate, base.rate),
+                ratio(p99, base_p99),
+            ]
+        )
+    print_table(
+        f"HTTP on loopback: gunicorn {args.workers} {args.worker_class} workers, {args.clients} "
+        f"client threads, {args.duration:.0f} s per endpoint (targets for the registration POST: "
+        ">= 0.5x the bare endpoint's req/s, p99 < 100 ms, no errors)",
+        ["endpoint", "req/s", "p50 ms", "p99 ms", "errors", "req/s ÷ bare", "p99 ÷ bare"],
+        rows,
+    )
+    for label, r in {**results, "bare": base}.items():
+        if r.first_error:
+            print(f"first error of {label}: {r.first_error}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -22,6 +22,7 @@ from conflict.service import (
     decision_findings_json,
     find_by_idempotency_key,
     registration_json,
+    registrations_json,
     submit_registration,
 )
 from conflict.views import (
@@ -219,7 +220,7 @@ def list_registrations() -> Any:
         return json_error(400, str(exc), {"fields": {"cursor": str(exc)}})
     sess = db_session()
     return {
-        "items": [registration_json(sess, r, viewer=api_user()) for r in rows],
+        "items": registrations_json(sess, rows, viewer=api_user()),
         "next_cursor": next_cursor,
     }
 

@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session
 from conflict import rules
 from conflict.normalize import name_key, normalize_domain
 from conflict.schemas import RegistrationCreate
-from conflict.types import AccountMatcher, Decision, Engagement, Facts, Finding, Policy, Severity
+from conflict.types import (
+    AccountMatch,
+    AccountMatcher,
+    Decision,
+    Engagement,
+    Facts,
+    Finding,
+    Policy,
+    Severity,
+)
 from models import (
     ConflictFinding,
     District,
@@ -507,21 +516,46 @@ def request_override(sess: Session, reg: Registration, *, user: User, reason: st
     return ticket
 
 
+def registrations_json(
+    sess: Session, regs: Sequence[Registration], *, viewer: User | None = None
+) -> list[dict[str, Any]]:
+    """Return the API representation of several registrations with two queries in all."""
+    ids = [r.id for r in regs if r.id is not None]
+    findings: dict[int, list[ConflictFinding]] = {i: [] for i in ids}
+    tickets: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
+    if ids:
+        for f in sess.execute(
+            sa.select(ConflictFinding)
+            .where(ConflictFinding.registration_id.in_(ids))
+            .order_by(ConflictFinding.id)
+        ).scalars():
+            findings[f.registration_id].append(f)
+        for reg_id, tid, status in sess.execute(
+            sa.select(Ticket.registration_id, Ticket.id, Ticket.status)
+            .where(Ticket.registration_id.in_(ids))
+            .order_by(Ticket.id)
+        ).all():
+            tickets[reg_id].append((tid, status))
+    return [
+        _registration_body(r, findings.get(r.id or 0, []), tickets.get(r.id or 0, []), viewer)
+        for r in regs
+    ]
+
+
 def registration_json(
     sess: Session, reg: Registration, *, viewer: User | None = None
 ) -> dict[str, Any]:
     """Return the API representation of a registration with its findings and tickets."""
+    return registrations_json(sess, [reg], viewer=viewer)[0]
+
+
+def _registration_body(
+    reg: Registration,
+    findings: Sequence[ConflictFinding],
+    tickets: Sequence[tuple[int, str]],
+    viewer: User | None,
+) -> dict[str, Any]:
     for_partner = viewer is None or viewer.role == "partner"
-    findings = sess.execute(
-        sa.select(ConflictFinding)
-        .where(ConflictFinding.registration_id == reg.id)
-        .order_by(ConflictFinding.id)
-    ).scalars()
-    tickets = sess.execute(
-        sa.select(Ticket.id, Ticket.status)
-        .where(Ticket.registration_id == reg.id)
-        .order_by(Ticket.id)
-    ).all()
     open_ids = [tid for tid, status in tickets if status != "decided"]
     return {
         "id": reg.id,
@@ -629,10 +663,13 @@ def recheck_open_registrations(
         active_rows.setdefault(row.registration_id, []).append(row)
     new_conflicts: list[int] = []
     released: list[int] = []
+    matched: dict[tuple[str, str | None, str | None, int | None], tuple[AccountMatch, ...]] = {}
     for reg in regs:
         facts = _facts(reg, party="partner", partner_id=reg.partner_id, registration_id=reg.id)
-        ctx = rules.Context(
-            matches=tuple(
+        # Several registrations usually name one customer; match each customer once.
+        match_key = (reg.customer_name, reg.customer_domain, reg.district, reg.pc_count)
+        if match_key not in matched:
+            matched[match_key] = tuple(
                 index.match(
                     reg.customer_name,
                     reg.customer_domain,
@@ -641,7 +678,9 @@ def recheck_open_registrations(
                     match_score=policy.fuzzy_match_score,
                     review_score=policy.fuzzy_review_score,
                 )
-            ),
+            )
+        ctx = rules.Context(
+            matches=matched[match_key],
             engagements=(),
             list_version_id=list_version.id,
         )

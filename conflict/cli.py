@@ -11,8 +11,13 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from conflict import rules
-from conflict.normalize import name_key, normalize_domain
-from conflict.service import conflict_policy, load_engagement_book, load_engagements
+from conflict.normalize import normalize_domain
+from conflict.service import (
+    conflict_policy,
+    customer_name_key,
+    load_engagement_book,
+    load_engagements,
+)
 from conflict.types import WORKLOADS, Decision, Facts
 from models.db import db
 from models.policy import active_policy
@@ -83,7 +88,7 @@ def check(
         estimated_value=estimated_value,
         partner_id=partner_id,
     )
-    engagements = load_engagements(sess, key="n:" + name_key(name), domain=domain_n)
+    engagements = load_engagements(sess, key=customer_name_key(name), domain=domain_n)
     policy = conflict_policy(active_policy(sess))
     decision = rules.evaluate(facts, get_index(sess), engagements, policy)
     sess.rollback()
@@ -148,7 +153,9 @@ def check_file(path: str) -> None:
             bad += 1
             click.echo(f"line {line}: {exc}", err=True)
             continue
-        engagements = book.for_customer("n:" + name_key(facts.customer_name), facts.customer_domain)
+        engagements = book.for_customer(
+            customer_name_key(facts.customer_name), facts.customer_domain
+        )
         decision = rules.evaluate(facts, index, engagements, policy)
         out.write(_decision_json(decision, row=line - 1, customer_name=facts.customer_name))
         out.write("\n")

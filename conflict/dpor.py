@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from conflict.normalize import name_key
 from conflict.types import WORKLOADS
 from models import DporDesignation, Partner, Registration, SeatCredit, User, utcnow
 from models.audit_log import record_audit
@@ -61,7 +60,9 @@ class CreditSummary:
 
 def customer_key_for(name: str) -> str:
     """Return the customer key registrations use for a customer name."""
-    return "n:" + (name_key(name) or name.strip().casefold())
+    from conflict.service import customer_name_key
+
+    return customer_name_key(name)
 
 
 def _ensure_staff(user: User) -> None:

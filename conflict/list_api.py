@@ -43,7 +43,7 @@ class ListQuery(BaseModel):
     """Paging and filtering of list versions."""
 
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, pattern=r"^\d{1,18}$")
+    cursor: str | None = Field(default=None, pattern=r"^\d{1,9}$")
     status: str | None = Field(default=None, pattern=r"^(draft|published|superseded)$")
 
 

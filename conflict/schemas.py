@@ -41,11 +41,20 @@ class RegistrationCreate(BaseModel):
     workloads: list[Workload] = Field(min_length=1, max_length=len(WORKLOADS))
     solution_stack: Stack | None = None
     dotnet_early_adoption: bool = False
-    estimated_value: int | None = Field(default=None, ge=0, le=10_000_000_000)
+    # The column is a 32-bit integer of whole dollars.
+    estimated_value: int | None = Field(default=None, ge=0, le=2_147_483_647)
     expected_close_date: date | None = None
     infrastructure_maturity: Maturity | None = None
     notes: str = Field(default="", max_length=4000)
     party: Literal["partner", "mcs"] | None = None
+
+    @field_validator("customer_name", "customer_domain", "district", "country", "notes")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
     @field_validator("customer_domain")
     @classmethod

@@ -4,6 +4,7 @@ Every function takes the caller's session and never commits; the request, comman
 called it commits once, so a failure anywhere leaves no half-made registration or ticket.
 """
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -120,9 +121,18 @@ def resolve_party(data: RegistrationCreate, user: User) -> str:
     raise SubmissionError("Reviewers do not register deals.", "party")
 
 
+def customer_name_key(name: str) -> str:
+    """Return the stored grouping key of a customer name (fits its 300-character column)."""
+    key = "n:" + (name_key(name) or name.strip().casefold())
+    if len(key) > 300:
+        # Keep keys of very long names unique and stable without outgrowing the column.
+        key = key[:236] + "#" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
 def _customer_keys(data: RegistrationCreate | Registration) -> tuple[str, str | None]:
     domain = normalize_domain(data.customer_domain) if data.customer_domain else None
-    return "n:" + (name_key(data.customer_name) or data.customer_name.strip().casefold()), domain
+    return customer_name_key(data.customer_name), domain
 
 
 def load_engagements(

@@ -191,7 +191,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, _, rid = base64.urlsafe_b64decode(padded.encode()).decode().partition("|")
         when = datetime.fromisoformat(stamp)
-        if when.tzinfo is None or not rid.isdigit():
+        # Ids are 32-bit integers; anything longer is not a cursor this app wrote.
+        if when.tzinfo is None or not rid.isdigit() or len(rid) > 10 or int(rid) > 2**31 - 1:
             raise ValueError(cursor)
         return when, int(rid)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:

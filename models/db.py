@@ -3,6 +3,7 @@
 import contextlib
 import contextvars
 import hashlib
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  registers every table on SQLModel.metadata
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -46,9 +49,41 @@ def _sqlite_engine_events(engine: sa.Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _immediate.get() else "BEGIN")
 
 
+# Seconds to wait for a PostgreSQL connection before a request fails with 503. libpq waits
+# for ever by default, so a database host that drops off the network would hang every worker.
+CONNECT_TIMEOUT = 5
+
+
+def _connect_timeout(app: Flask) -> None:
+    """Give PostgreSQL connections a connect timeout unless the URL sets its own."""
+    uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if not uri.startswith("postgresql") or "connect_timeout" in sa.engine.make_url(uri).query:
+        return
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
 def init_app(app: Flask) -> None:
     """Bind the database to the app and tune SQLite connections."""
+    _connect_timeout(app)
     db.init_app(app)
+
+    # Runs before Flask-SQLAlchemy's own teardown (teardowns run last-registered first).
+    @app.teardown_appcontext
+    def _end_session(_exc: BaseException | None) -> None:
+        # A connection that died after the request's work was done (the database went away
+        # between the last statement and the end of the request) must not turn the finished
+        # answer into a bare 500: discard the connection, never back into the pool, and go on.
+        try:
+            db.session.remove()
+        except sa.exc.DBAPIError as exc:
+            log.warning("database connection lost while ending a session: %s", exc.orig)
+            db.session().invalidate()
+            db.session.remove()
+
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

@@ -96,6 +96,13 @@ def active_policy(sess: Session) -> PolicyVersion:
     ).scalar_one_or_none()
     if row is None:
         row = PolicyVersion(version=1, data=PolicyData().model_dump(), active=True, note="defaults")
-        sess.add(row)
-        sess.flush()
+        try:
+            # Concurrent first requests race to create version 1; the loser reads the winner's.
+            with sess.begin_nested():
+                sess.add(row)
+                sess.flush()
+        except sa.exc.IntegrityError:
+            row = sess.execute(
+                sa.select(PolicyVersion).where(PolicyVersion.active.is_(True))  # type: ignore[attr-defined]
+            ).scalar_one()
     return row

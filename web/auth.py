@@ -27,6 +27,7 @@ from wtforms.validators import DataRequired, Email, Length
 
 from models import LoginAttempt, User, utcnow
 from models.audit_log import record_audit
+from models.db import lock_key
 from models.db import session as db_session
 from web.passwords import verify_password
 
@@ -144,6 +145,9 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
+        # Count, check and record one account's attempts in turn, so parallel guesses spread
+        # over several workers cannot all slip under the limit (SQLite: BEGIN IMMEDIATE does it).
+        lock_key(db_session(), "login:" + email)
         retry = login_retry_after(email)
         if retry:
             body = render_template("auth/login.html", form=form, throttled=retry)

@@ -66,6 +66,14 @@ def init_app(app: Flask) -> None:
         )
         return resp[0], 503, {"Retry-After": "5"}
 
+    @app.errorhandler(sqlalchemy.exc.DataError)
+    def _bad_value(exc: sqlalchemy.exc.DataError) -> Any:
+        # The database refused a value taken from the request (a number beyond a column's
+        # range in a cursor or filter): the request is at fault, and nothing was written.
+        log.error("database refused a value on %s %s: %s", request.method, request.path, exc.orig)
+        db.session.rollback()
+        return _render(400, "Bad request", "A value in the request is out of range.")
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)

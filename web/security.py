@@ -1,9 +1,12 @@
 """CSRF, rate limiting, security headers and write-intent marking for every request."""
 
+from typing import Any
+
 from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import IntegerConverter, Map
 
 from models.db import _immediate
 
@@ -19,8 +22,22 @@ CSP = (
 )
 
 
+# Row ids are 32-bit INTEGER columns on PostgreSQL; a larger id in a URL names nothing.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """The <int:...> converter, bounded to the database's id range (larger ids answer 404)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
-    """Install CSRF protection, the limiter and the response headers."""
+    """Install CSRF protection, the limiter, the response headers and the id converter."""
+    # Before any blueprint registers its routes, so every <int:...> uses the bounded converter.
+    app.url_map.converters["int"] = IdConverter
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)

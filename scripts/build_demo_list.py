@@ -261,11 +261,11 @@ def build() -> None:
         if len(partners) >= 30:
             break
     with (ROOT / "demo" / "partners.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", "points", "district"])
+        rows_out = csv.writer(fh)
+        rows_out.writerow(["name", "points", "district"])
         for i, name in enumerate(partners):
             points = (130, 160, 125, 70, 95, 55, 40, 20, 150, 60)[i % 10]
-            writer.writerow([name, points, DISTRICTS[i % len(DISTRICTS)]])
+            rows_out.writerow([name, points, DISTRICTS[i % len(DISTRICTS)]])
     # Customers partners register: further Nasdaq companies on neither list.
     customers: list[str] = []
     for r in nasdaq:
@@ -281,10 +281,10 @@ def build() -> None:
         if len(customers) >= 40:
             break
     with (ROOT / "demo" / "customers.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["name", "pc_count"])
+        rows_out = csv.writer(fh)
+        rows_out.writerow(["name", "pc_count"])
         for name in customers:
-            writer.writerow([name, _num(name + "p", 300, 6_500)])
+            rows_out.writerow([name, _num(name + "p", 300, 6_500)])
     print(f"wrote {len(out)} accounts, {len(partners)} partners and {len(customers)} customers")
 
 

@@ -308,8 +308,9 @@ def test_no_bid_block_can_ask_for_a_level_three_override(world: None) -> None:
 def test_partners_never_see_another_partners_registration_in_findings(world: None) -> None:
     from conflict.service import registration_json
 
-    first = submit_registration(db.session, reg_input(workloads=["exchange"]),
-                                user=make_user("partner"))
+    first = submit_registration(
+        db.session, reg_input(workloads=["exchange"]), user=make_user("partner")
+    )
     viewer = make_user("partner")
     second = submit_registration(db.session, reg_input(workloads=["exchange"]), user=viewer)
     db.session.commit()
@@ -318,7 +319,11 @@ def test_partners_never_see_another_partners_registration_in_findings(world: Non
     assert finding["rule"] == "PARTNER_OVERLAP"
     assert finding["other_registration_id"] is None
     assert str(first.registration.id) not in str(finding["evidence"])
-    assert set(finding["evidence"]) <= {"overlapping_workloads", "leader_is_this_registration",
-                                        "reason", "district"}
+    assert set(finding["evidence"]) <= {
+        "overlapping_workloads",
+        "leader_is_this_registration",
+        "reason",
+        "district",
+    }
     staff = registration_json(db.session, second.registration, viewer=make_user("admin"))
     assert staff["findings"][0]["other_registration_id"] == first.registration.id

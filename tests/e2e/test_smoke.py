@@ -9,8 +9,9 @@ from tests.e2e.conftest import LiveServer, axe_violations, sign_in
 from tests.factories import PASSWORD, make_user
 
 
-def test_login_page_is_accessible_and_signs_in(live_server: LiveServer, page: Any,
-                                               app: Flask) -> None:
+def test_login_page_is_accessible_and_signs_in(
+    live_server: LiveServer, page: Any, app: Flask
+) -> None:
     with app.app_context():
         email = make_user("admin").email
         db.session.commit()

@@ -291,7 +291,7 @@ def test_mcs_exception_is_routed_then_escalated_when_its_sla_passes(
     expect(row).to_contain_text("Erin East Region")
     region.get_by_role("link", name=str(ticket_id), exact=True).click()
     expect(region.get_by_role("heading", level=1)).to_contain_text(f"Ticket {ticket_id}")
-    expect(region.locator("main > p").first).to_contain_text("level 2 (region)")
+    expect(region.locator("main > p").first).to_contain_text("Level 2 (region)")
     expect(region.locator(".timeline")).to_contain_text("Escalated")
     expect(region.locator(".timeline")).to_contain_text("Level 1 → 2")
     screenshot(region, "reviewer-ticket-escalated")

@@ -16,7 +16,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/flask --app app db upgrade
 	$(BIN)/flask --app app demo-data --if-empty
+	@mkdir -p instance
 	@echo "Serving ChannelGuard on http://127.0.0.1:5000 (scheduler in-process; Ctrl-C to stop)"
+	@echo "Without SMTP_HOST set, e-mail goes to a local catcher and is written to instance/mail.log"
+	@if [ -z "$$SMTP_HOST" ]; then \
+	  $(BIN)/python -m aiosmtpd -n -l 127.0.0.1:8025 -c aiosmtpd.handlers.Debugging \
+	    >> instance/mail.log 2>&1 & catcher=$$!; \
+	  trap 'kill $$catcher 2>/dev/null' EXIT INT TERM; \
+	  export SMTP_HOST=127.0.0.1 SMTP_PORT=8025; \
+	fi; \
 	SCHEDULER_ENABLED=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000 --no-reload --with-threads
 
 test: $(STAMP)

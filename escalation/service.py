@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, scoped_session
 
 from conflict.types import RULE_TITLES
 from escalation import notify
@@ -143,6 +143,19 @@ class SlaEnv:
 
 def sla_env(sess: Session) -> SlaEnv:
     """Return the active policy with its SLA rules and the district calendars."""
+    # Built once per transaction: a batch (a list re-check, a sweep) opens many tickets.
+    real = sess() if isinstance(sess, scoped_session) else sess
+    txn = real.get_transaction()
+    cached = real.info.get("sla_env")
+    if txn is not None and cached is not None and cached[0] is txn:
+        return cached[1]  # type: ignore[no-any-return]
+    env = _build_sla_env(sess)
+    if txn is not None:
+        real.info["sla_env"] = (txn, env)
+    return env
+
+
+def _build_sla_env(sess: Session) -> SlaEnv:
     version = active_policy(sess)
     data = version.values
     districts = {d.code: d for d in sess.execute(sa.select(District)).scalars()}

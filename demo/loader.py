@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from demo.districts import DISTRICTS, REGIONS
-from models import District, NamedAccount, NamedAccountList, Partner, User, utcnow
+from models import District, NamedAccountList, Partner, User
 from models.partner import COMPETENCIES
 from models.policy import active_policy
 from web.passwords import hash_password
@@ -160,39 +160,18 @@ def _accounts_csv() -> list[dict[str, str]]:
 
 
 def load_named_accounts(sess: Session, admin_id: int | None) -> NamedAccountList:
-    """Publish the demo named-account list (1,000 real companies), effective since January."""
-    import hashlib
+    """Publish the demo named-account list (1,000 real companies) through the real import."""
+    from conflict.lists import import_list
 
-    raw = (HERE / "named_accounts.csv").read_bytes()
     today = date.today()
-    version = NamedAccountList(
+    result = import_list(
+        sess,
+        (HERE / "named_accounts.csv").read_bytes(),
+        actor_id=admin_id,
         label=f"Named accounts H{1 if today.month <= 6 else 2} {today.year}",
-        status="published",
         source="demo",
-        content_hash=hashlib.sha256(raw).hexdigest(),
+        publish_now=True,
         effective_from=today - timedelta(days=30),
-        published_at=utcnow() - timedelta(days=30),
-        created_by_id=admin_id,
     )
-    sess.add(version)
-    sess.flush()
-    rows = _accounts_csv()
-    sess.execute(
-        sa.insert(NamedAccount),
-        [
-            {
-                "list_id": version.id,
-                "account_id": r["account_id"],
-                "name": r["name"],
-                "domain": r["domain"] or None,
-                "aliases": [a for a in r["aliases"].split(";") if a],
-                "segment": r["segment"],
-                "district": r["district"],
-                "pc_count": int(r["pc_count"]),
-                "mcs_owner_email": r["mcs_owner_email"],
-            }
-            for r in rows
-        ],
-    )
-    version.account_count = len(rows)
-    return version
+    assert result.version is not None
+    return result.version

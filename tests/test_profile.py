@@ -116,3 +116,22 @@ def test_notification_preference(app: Flask, client: FlaskClient, people: Simple
     assert bad.status_code == 422
     with app.app_context():
         assert db.session.get(User, people.alice_id).notify_mode == "digest"  # type: ignore[union-attr]
+
+
+def test_api_call_records_last_use_without_committing_the_request(app, client) -> None:  # type: ignore[no-untyped-def]
+    """A read through the API stamps the token's last use in its own short transaction."""
+    from models import ApiToken
+    from models.db import db
+    from tests.factories import make_user
+    from web.passwords import hash_token, new_token
+
+    with app.app_context():
+        user = make_user("partner")
+        token = new_token()
+        db.session.add(ApiToken(user_id=user.id, prefix=token[:8], token_hash=hash_token(token)))
+        db.session.commit()
+    resp = client.get("/api/v1/registrations", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200
+    with app.app_context():
+        row = db.session.query(ApiToken).one()
+        assert row.last_used_at is not None

@@ -1,6 +1,8 @@
 """The /api/v1 blueprint: bearer-token auth, JSON errors, rate limits and the OpenAPI document."""
 
 import json
+import logging
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from web.passwords import hash_token
 from web.security import csrf, limiter
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 
 class ErrorBody(BaseModel):
@@ -108,9 +111,35 @@ def _authenticate() -> Any:
         return json_error(401, "The bearer token has been revoked.")
     if not user.is_active:
         return json_error(401, "The account behind this token is disabled.")
-    tok.last_used_at = utcnow()
     g.api_user = user
+    g.api_token = (tok.id, tok.last_used_at)
     return None
+
+
+# "Last used" is shown to a minute; writing it on every call would lock the token row in every
+# request's transaction (serialising one client's requests) and be lost on reads that never commit.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@api.after_request
+def _touch_token(response: Any) -> Any:
+    token = g.pop("api_token", None)
+    if token is None or response.status_code >= 500:
+        return response
+    token_id, last_used = token
+    now = utcnow()
+    if last_used is not None and now - last_used < LAST_USED_RESOLUTION:
+        return response
+    sess = db_session()
+    # Views commit their own work; anything still pending here was meant to be dropped.
+    sess.rollback()
+    try:
+        sess.execute(sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+        sess.commit()
+    except sa.exc.SQLAlchemyError:
+        sess.rollback()
+        log.warning("could not record when API token %s was last used", token_id)
+    return response
 
 
 def require_api_role(*roles: str) -> None:

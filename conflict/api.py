@@ -174,12 +174,12 @@ def create_registration() -> Any:
     data: RegistrationCreate = request.context.json  # type: ignore[attr-defined]
     key: str | None = request.context.headers.idempotency_key  # type: ignore[attr-defined]
     sess = db_session()
-    if key:
-        earlier = find_by_idempotency_key(sess, user, key)
-        if earlier is not None:
-            return _replay(earlier, data)
     try:
         result = submit_registration(sess, data, user=user, idempotency_key=key)
+        if not result.created:
+            return _replay(result.registration, data)
+        # Built before the commit, from the rows just written, so nothing is read back.
+        body, location = result.body(user), _location(result.registration)
         sess.commit()
     except SubmissionError as exc:
         sess.rollback()
@@ -191,10 +191,7 @@ def create_registration() -> Any:
         if earlier is None:
             raise
         return _replay(earlier, data)
-    reg = result.registration
-    if not result.created:
-        return _replay(reg, data)
-    return registration_json(sess, reg, viewer=api_user()), 201, {"Location": _location(reg)}
+    return body, 201, {"Location": location}
 
 
 @api.route("/registrations", methods=["GET"])

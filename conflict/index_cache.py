@@ -8,6 +8,7 @@ indexed query and rebuilds only when that answer differs from what the cache hol
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,10 +16,18 @@ from sqlalchemy.orm import Session
 from conflict.matching import AccountIndex
 from models import NamedAccountList
 
-__all__ = ["build_index", "clear", "get_index"]
+__all__ = [
+    "EffectiveKey",
+    "build_index",
+    "clear",
+    "effective_key_columns",
+    "get_index",
+    "index_for",
+]
 
 # (version id, published_at): ids can be reused after a rolled-back insert on SQLite, the pair not.
-_Key = tuple[int, datetime | None] | None
+EffectiveKey = tuple[int, datetime | None] | None
+_Key = EffectiveKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +49,18 @@ def _effective_key(sess: Session) -> _Key:
     return None if row is None else (row[0], row[1])
 
 
+def effective_key_columns() -> tuple[Any, Any]:
+    """Return scalar subqueries of the effective version's id and publication time.
+
+    For a caller that reads other facts in the same statement and hands the pair to index_for.
+    """
+    published = NamedAccountList.status == "published"
+    return (
+        sa.select(NamedAccountList.id).where(published).scalar_subquery(),
+        sa.select(NamedAccountList.published_at).where(published).scalar_subquery(),
+    )
+
+
 def _build(sess: Session, key: _Key) -> AccountIndex:
     if key is None:
         return AccountIndex.build((), None)
@@ -50,9 +71,13 @@ def _build(sess: Session, key: _Key) -> AccountIndex:
 
 def get_index(sess: Session) -> AccountIndex:
     """Return the match index of the effective list version, rebuilding it when it changed."""
+    return index_for(sess, _effective_key(sess))
+
+
+def index_for(sess: Session, key: EffectiveKey) -> AccountIndex:
+    """Return the match index of the effective version the caller just read (its key)."""
     # One cache per database, so apps bound to different databases never share an index.
     bind = str(sess.get_bind().url)
-    key = _effective_key(sess)
     entry = _entries.get(bind)
     if entry is not None and entry.key == key:
         return entry.index

@@ -26,6 +26,7 @@ from conflict.types import (
     Policy,
     Severity,
 )
+from escalation.notify import enabled_endpoints
 from models import (
     ConflictFinding,
     District,
@@ -38,8 +39,8 @@ from models import (
     utcnow,
 )
 from models.audit_log import record_audit
-from models.db import lock_key
-from models.policy import active_policy
+from models.db import lock_columns
+from models.policy import active_policy, remember_active_policy
 from models.registration import ACTIVE_STATUSES, OPEN_STATUSES
 
 # Findings that open a ticket; the others either reject outright or only inform.
@@ -73,6 +74,17 @@ class SubmitResult:
     decision: Decision | None
     tickets: list[Ticket] = field(default_factory=list)
     created: bool = True
+    # The finding rows a new registration got (empty for a replayed submission).
+    findings: list[ConflictFinding] = field(default_factory=list)
+
+    def body(self, viewer: User | None) -> dict[str, Any]:
+        """Return the API representation of a new registration from what was just written."""
+        return _registration_body(
+            self.registration,
+            self.findings,
+            [(t.id or 0, t.status) for t in self.tickets],
+            viewer,
+        )
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,38 @@ def _matcher(sess: Session) -> AccountMatcher:
     from conflict.index_cache import get_index
 
     return get_index(sess)
+
+
+def _lock_and_probe(
+    sess: Session, key: str, domain: str | None, district: str | None
+) -> tuple[AccountMatcher, PolicyVersion]:
+    """Lock the customer; read the policy, the effective list and the district in the same query.
+
+    The facts read here do not depend on the lock; the customer's engagements, which do, are
+    read by the next statement, after the lock is held.
+    """
+    from conflict.index_cache import effective_key_columns, index_for
+
+    list_id, published_at = effective_key_columns()
+    known = (
+        sa.select(District.code).where(District.code == district).scalar_subquery()
+        if district
+        else sa.null()
+    )
+    locks = lock_columns(sess, ["customer:" + k for k in _lock_keys(key, domain)])
+    stmt = sa.select(PolicyVersion, list_id, published_at, known, *locks).where(
+        PolicyVersion.active.is_(True)
+    )
+    row = sess.execute(stmt).first()
+    if row is None:
+        # A new database has no policy yet: make version 1 from the defaults and read again.
+        active_policy(sess)
+        row = sess.execute(stmt).one()
+    policy_row = row[0]
+    remember_active_policy(sess, policy_row)
+    if district and row[3] is None:
+        raise SubmissionError(f"Unknown district {district!r}.", "district")
+    return index_for(sess, None if row[1] is None else (row[1], row[2])), policy_row
 
 
 def resolve_party(data: RegistrationCreate, user: User) -> str:
@@ -142,14 +186,38 @@ def load_engagements(
     same: Any = Registration.customer_key == key
     if domain:
         same = sa.or_(same, Registration.customer_domain == domain)
+    # Only the columns the rules read: this runs inside every submission's customer lock.
     query = (
-        sa.select(Registration, Partner.name)
+        sa.select(
+            Registration.id,
+            Registration.party,
+            Registration.partner_id,
+            Partner.name,
+            Registration.workloads,
+            Registration.solution_stack,
+            Registration.submitted_at,
+            Registration.pc_count,
+            Registration.status,
+        )
         .outerjoin(Partner, Partner.id == Registration.partner_id)
         .where(same, Registration.status.in_(ACTIVE_STATUSES))
     )
     if exclude_id is not None:
         query = query.where(Registration.id != exclude_id)
-    return [_engagement(reg, partner_name) for reg, partner_name in sess.execute(query).all()]
+    return [
+        Engagement(
+            registration_id=row.id,
+            party=row.party,
+            partner_id=row.partner_id,
+            partner_name=row.name,
+            workloads=frozenset(row.workloads or ()),
+            solution_stack=row.solution_stack,
+            submitted_at=row.submitted_at,
+            pc_count=row.pc_count,
+            status=row.status,
+        )
+        for row in sess.execute(query)
+    ]
 
 
 def _engagement(reg: Registration, partner_name: str | None) -> Engagement:
@@ -281,29 +349,40 @@ def _finding_row(
 
 
 def _open_tickets(
-    sess: Session, reg: Registration, rows: Sequence[ConflictFinding], actor_id: int | None
+    sess: Session,
+    reg: Registration,
+    rows: Sequence[ConflictFinding],
+    actor_id: int | None,
+    *,
+    new_registration: bool = False,
 ) -> list[Ticket]:
     from escalation.service import open_ticket
 
-    tickets: list[Ticket] = []
+    # One open ticket per registration and rule: later findings of a rule join the first's.
+    by_rule: dict[str, Ticket] = {}
     for row in rows:
         if row.rule not in TICKET_RULES or row.severity == str(Severity.INFO):
+            continue
+        if row.rule in by_rule:
+            row.ticket_id = by_rule[row.rule].id
             continue
         other = (
             sess.get(Registration, row.other_registration_id) if row.other_registration_id else None
         )
-        ticket = open_ticket(
-            sess, registration=reg, finding=row, other_registration=other, actor_id=actor_id
+        by_rule[row.rule] = open_ticket(
+            sess,
+            registration=reg,
+            finding=row,
+            other_registration=other,
+            actor_id=actor_id,
+            new_registration=new_registration,
         )
-        if ticket not in tickets:
-            tickets.append(ticket)
-    return tickets
+    return list(by_rule.values())
 
 
-def _lock_customer(sess: Session, key: str, domain: str | None) -> None:
+def _lock_keys(key: str, domain: str | None) -> list[str]:
     # Sorted so two submissions that share both keys always lock in the same order.
-    for k in sorted({key, f"d:{domain}" if domain else key}):
-        lock_key(sess, "customer:" + k)
+    return sorted({key, f"d:{domain}" if domain else key})
 
 
 def submit_registration(
@@ -319,14 +398,14 @@ def submit_registration(
         if earlier is not None:
             return SubmitResult(earlier, None, [], created=False)
     party = resolve_party(data, user)
-    _check_district(sess, data.district)
     key, domain = _customer_keys(data)
-    _lock_customer(sess, key, domain)
-    policy_row = active_policy(sess)
+    matcher, policy_row = _lock_and_probe(sess, key, domain, data.district)
     policy = conflict_policy(policy_row)
     now = utcnow()
-    matcher = _matcher(sess)
     engagements = load_engagements(sess, key=key, domain=domain)
+    # Read before any row is added, so the webhook messages this submission causes are written
+    # with its other messages in one flush instead of forcing one of their own.
+    enabled_endpoints(sess)
     partner_id = user.partner_id if party == "partner" else None
     facts = _facts(data, party=party, partner_id=partner_id, submitted_at=now)
     decision = rules.evaluate(facts, matcher, engagements, policy)
@@ -367,9 +446,10 @@ def submit_registration(
         )
         for f in decision.findings
     ]
-    sess.add_all(rows)
-    sess.flush()
-    tickets = _open_tickets(sess, reg, rows, user.id)
+    if rows:
+        sess.add_all(rows)
+        sess.flush()
+    tickets = _open_tickets(sess, reg, rows, user.id, new_registration=True)
     record_audit(
         sess,
         user.id,
@@ -382,7 +462,7 @@ def submit_registration(
         policy_version_id=policy_row.id,
     )
     _notify_submitted(sess, reg, user, decision, tickets)
-    return SubmitResult(reg, decision, tickets, created=True)
+    return SubmitResult(reg, decision, tickets, created=True, findings=rows)
 
 
 def _notify_submitted(

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from escalation.claims import claim_due
 from models import OutboxMessage, User, WebhookEndpoint, utcnow
+from models.base import forget_per_transaction, per_transaction
 from models.db import lock_key
 
 EMAIL_TEMPLATES: tuple[str, ...] = (
@@ -53,6 +54,11 @@ def absolute_url(path: str) -> str:
     return f"{base.rstrip('/')}{path}" if path else ""
 
 
+def _check_template(template: str) -> None:
+    if template not in EMAIL_TEMPLATES:
+        raise ValueError(f"unknown e-mail template {template!r}")
+
+
 def enqueue_email(
     sess: Session,
     *,
@@ -64,14 +70,26 @@ def enqueue_email(
     email: str | None = None,
 ) -> OutboxMessage | None:
     """Queue one e-mail to a user (honouring their digest preference) or a bare address."""
-    if template not in EMAIL_TEMPLATES:
-        raise ValueError(f"unknown e-mail template {template!r}")
+    _check_template(template)
     address = user.email if user is not None else (email or "").strip().lower()
     if not address:
         return None
     if user is None:
         # A known address gets the user's preferences even when only the e-mail was given.
         user = sess.execute(sa.select(User).where(User.email == address)).scalar_one_or_none()
+    return _queue_email(sess, event, template, subject, context, user=user, address=address)
+
+
+def _queue_email(
+    sess: Session,
+    event: str,
+    template: str,
+    subject: str,
+    context: dict[str, Any],
+    *,
+    user: User | None,
+    address: str,
+) -> OutboxMessage | None:
     if user is not None and not user.is_active:
         return None
     held = user is not None and user.notify_mode == "digest" and template != "digest"
@@ -101,33 +119,57 @@ def enqueue_emails(
     context: dict[str, Any],
 ) -> list[OutboxMessage]:
     """Queue the same e-mail to several recipients, once per address."""
-    seen: set[str] = set()
-    out: list[OutboxMessage] = []
+    _check_template(template)
+    by_address: dict[str, User | None] = {}
     for r in recipients:
         address = (r.email if isinstance(r, User) else r or "").strip().lower()
-        if not address or address in seen:
-            continue
-        seen.add(address)
-        kwargs: dict[str, Any] = {"user": r} if isinstance(r, User) else {"email": address}
-        msg = enqueue_email(
-            sess, event=event, template=template, subject=subject, context=context, **kwargs
-        )
+        if address and address not in by_address:
+            by_address[address] = r if isinstance(r, User) else None
+    # Bare addresses may belong to users (with their digest preference): look them up at once.
+    bare = [a for a, u in by_address.items() if u is None]
+    if bare:
+        for known in sess.execute(sa.select(User).where(User.email.in_(bare))).scalars():
+            by_address[known.email] = known  # the query matched it exactly, so the key exists
+    out: list[OutboxMessage] = []
+    for address, account in by_address.items():
+        msg = _queue_email(sess, event, template, subject, context, user=account, address=address)
         if msg is not None:
             out.append(msg)
     return out
 
 
-def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> list[OutboxMessage]:
-    """Queue an event for every enabled webhook endpoint subscribed to it."""
+def _load_enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:
     if has_app_context() and current_app.config.get("WEBHOOK_URLS"):
         from escalation.webhooks import sync_configured_endpoints
 
         sync_configured_endpoints(sess)
-    endpoints = sess.execute(
-        sa.select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True))
-    ).scalars()
+    return list(
+        sess.execute(
+            sa.select(WebhookEndpoint)
+            .where(WebhookEndpoint.enabled.is_(True))
+            .order_by(WebhookEndpoint.id)
+        ).scalars()
+    )
+
+
+_ENDPOINTS_KEY = "webhook_endpoints"
+
+
+def enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:
+    """Return the enabled webhook endpoints, read once per transaction."""
+    # One change often sends several events (a registration, then the ticket it opened).
+    return per_transaction(sess, _ENDPOINTS_KEY, lambda: _load_enabled_endpoints(sess))
+
+
+def endpoints_changed(sess: Session) -> None:
+    """Make the next enabled_endpoints call in this transaction read the table again."""
+    forget_per_transaction(sess, _ENDPOINTS_KEY)
+
+
+def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> list[OutboxMessage]:
+    """Queue an event for every enabled webhook endpoint subscribed to it."""
     out: list[OutboxMessage] = []
-    for ep in endpoints:
+    for ep in enabled_endpoints(sess):
         if ep.events and event not in ep.events:
             continue
         msg = OutboxMessage(

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session, scoped_session
+from sqlalchemy.orm import Session, object_session
 
 from conflict.types import RULE_TITLES
 from escalation import notify
@@ -48,6 +48,7 @@ from models import (
     utcnow,
 )
 from models.audit_log import record_audit
+from models.base import per_transaction
 from models.db import is_postgres
 from models.partner import GOLD_POINTS
 from models.policy import PolicyData, active_policy
@@ -144,15 +145,7 @@ class SlaEnv:
 def sla_env(sess: Session) -> SlaEnv:
     """Return the active policy with its SLA rules and the district calendars."""
     # Built once per transaction: a batch (a list re-check, a sweep) opens many tickets.
-    real = sess() if isinstance(sess, scoped_session) else sess
-    txn = real.get_transaction()
-    cached = real.info.get("sla_env")
-    if txn is not None and cached is not None and cached[0] is txn:
-        return cached[1]  # type: ignore[no-any-return]
-    env = _build_sla_env(sess)
-    if txn is not None:
-        real.info["sla_env"] = (txn, env)
-    return env
+    return per_transaction(sess, "sla_env", lambda: _build_sla_env(sess))
 
 
 def _build_sla_env(sess: Session) -> SlaEnv:
@@ -207,6 +200,21 @@ def _reviewers(sess: Session, users: Sequence[User] | None = None) -> list[Revie
     ]
 
 
+def _reviewer_accounts(sess: Session) -> list[User]:
+    """Return the active reviewers' accounts, read once per transaction."""
+    # Held for the transaction: a batch that opens many tickets reads them once, and holding
+    # them keeps them in the session, so looking up the owner picked costs no query.
+    return per_transaction(
+        sess,
+        "reviewer_accounts",
+        lambda: list(
+            sess.execute(
+                sa.select(User).where(User.role == "reviewer", User.is_active.is_(True))
+            ).scalars()
+        ),
+    )
+
+
 def _candidate_reviewers(
     sess: Session,
     level: int,
@@ -219,18 +227,19 @@ def _candidate_reviewers(
     A Gold partner's coordinator is included wherever they work, since they own the partner's
     escalations whatever the territory.
     """
-    users = sess.execute(
-        sa.select(User).where(User.role == "reviewer", User.is_active.is_(True))
-    ).scalars()
     bare = [
         u
-        for u in users
-        if u.id == coordinator_id
-        or any(
-            Reviewer(u.id, u.level or 1, frozenset(u.districts or []), u.region).covers(
-                lvl, district, region
+        for u in _reviewer_accounts(sess)
+        if u.role == "reviewer"
+        and u.is_active
+        and (
+            u.id == coordinator_id
+            or any(
+                Reviewer(u.id, u.level or 1, frozenset(u.districts or []), u.region).covers(
+                    lvl, district, region
+                )
+                for lvl in range(level, 4)
             )
-            for lvl in range(level, 4)
         )
     ]
     # Counting open work only for people who could take the ticket keeps this cheap.
@@ -472,13 +481,19 @@ def open_ticket(
     finding: ConflictFinding,
     other_registration: Registration | None = None,
     actor_id: int | None = None,
+    new_registration: bool = False,
 ) -> Ticket:
-    """Open a ticket for a finding (or return the open one for its registration and rule)."""
-    existing = _existing_open(sess, registration.id, finding.rule)
-    if existing is not None:
-        if finding.ticket_id is None:
-            finding.ticket_id = existing.id
-        return existing
+    """Open a ticket for a finding (or return the open one for its registration and rule).
+
+    new_registration says the registration was made in this transaction: no other transaction
+    can see it yet, so it can have no ticket and no concurrent check can race to open one.
+    """
+    if not new_registration:
+        existing = _existing_open(sess, registration.id, finding.rule)
+        if existing is not None:
+            if finding.ticket_id is None:
+                finding.ticket_id = existing.id
+            return existing
 
     env = sla_env(sess)
     now = utcnow()
@@ -519,18 +534,22 @@ def open_ticket(
         )
         ticket.routed_at = now if ticket.owner_id is not None else None
     # Exception tickets stay unrouted: route_exceptions balances them across the district.
-    try:
-        with sess.begin_nested():
-            sess.add(ticket)
-            sess.flush()
-    except IntegrityError:
-        # A concurrent check opened the same (registration, rule) ticket first; use it.
-        existing = _existing_open(sess, registration.id, finding.rule)
-        if existing is None:
-            raise
-        if finding.ticket_id is None:
-            finding.ticket_id = existing.id
-        return existing
+    if new_registration:
+        sess.add(ticket)
+        sess.flush()
+    else:
+        try:
+            with sess.begin_nested():
+                sess.add(ticket)
+                sess.flush()
+        except IntegrityError:
+            # A concurrent check opened the same (registration, rule) ticket first; use it.
+            existing = _existing_open(sess, registration.id, finding.rule)
+            if existing is None:
+                raise
+            if finding.ticket_id is None:
+                finding.ticket_id = existing.id
+            return existing
 
     finding.ticket_id = ticket.id
     _event(

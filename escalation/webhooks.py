@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from escalation import claims
 from escalation.claims import Claimed
+from escalation.notify import endpoints_changed
 from models import WebhookEndpoint
 from models.db import lock_key
 
@@ -181,6 +182,7 @@ def add_endpoint(
     )
     sess.add(endpoint)
     sess.flush()
+    endpoints_changed(sess)
     return endpoint
 
 
@@ -218,6 +220,7 @@ def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason:
     else:
         endpoint.disabled_reason = (reason or "disabled by an admin")[:500]
     sess.add(endpoint)
+    endpoints_changed(sess)
 
 
 # --- delivery ------------------------------------------------------------------------------------

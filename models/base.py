@@ -1,11 +1,15 @@
 """Shared column types, naming convention and clock for every table."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session, scoped_session
 from sqlmodel import SQLModel
+
+T = TypeVar("T")
 
 # Named constraints make migrations reviewable and errors readable.
 SQLModel.metadata.naming_convention = {
@@ -20,6 +24,31 @@ SQLModel.metadata.naming_convention = {
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+def per_transaction(sess: Session, key: str, build: Callable[[], T]) -> T:
+    """Return build()'s value, computed once per transaction of sess and reused until it ends.
+
+    For facts a request or job reads in several places (the active policy, the calendars, the
+    webhook endpoints) that do not change under it in a way that matters within one transaction.
+    """
+    real = sess() if isinstance(sess, scoped_session) else sess
+    cached = real.info.get(key)
+    txn = real.get_transaction()
+    if txn is not None and cached is not None and cached[0] is txn:
+        return cached[1]  # type: ignore[no-any-return]
+    value = build()
+    # Building may have begun the transaction with its first statement; keep the value for it.
+    txn = real.get_transaction()
+    if txn is not None:
+        real.info[key] = (txn, value)
+    return value
+
+
+def forget_per_transaction(sess: Session, key: str) -> None:
+    """Drop a value per_transaction keeps, after a change that makes it stale."""
+    real = sess() if isinstance(sess, scoped_session) else sess
+    real.info.pop(key, None)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

@@ -9,7 +9,7 @@ from pydantic import Field as PField
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from models.base import json_column, ts_column, utcnow
+from models.base import json_column, per_transaction, ts_column, utcnow
 
 
 class CalendarData(BaseModel):
@@ -91,6 +91,16 @@ class PolicyVersion(SQLModel, table=True):
 
 def active_policy(sess: Session) -> PolicyVersion:
     """Return the active policy version, creating version 1 from defaults on a new database."""
+    # A request reads the policy in several places (rules, lifetime, SLAs); one query serves all.
+    return per_transaction(sess, "active_policy", lambda: _load_active(sess))
+
+
+def remember_active_policy(sess: Session, row: PolicyVersion) -> None:
+    """Let active_policy answer with a row the caller read with other facts in one query."""
+    per_transaction(sess, "active_policy", lambda: row)
+
+
+def _load_active(sess: Session) -> PolicyVersion:
     row = sess.execute(
         sa.select(PolicyVersion).where(PolicyVersion.active.is_(True))  # type: ignore[attr-defined]
     ).scalar_one_or_none()

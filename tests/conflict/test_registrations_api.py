@@ -2,6 +2,7 @@
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -425,3 +426,60 @@ def test_unique_constraint_backstop_turns_a_lost_race_into_a_replay(
     assert again.status_code == 200
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count(app) == 1
+
+
+# What a submission costs ---------------------------------------------------------------------
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    """Collect the SQL statements the app's engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+NAMED = {**BODY, "customer_name": "Caterpillar", "customer_domain": "caterpillar.com"}
+# Statements per submission: (approved, named-account conflict with its ticket and messages).
+STATEMENT_BUDGETS = {"postgresql": (7, 18), "sqlite": (8, 23)}
+
+
+@pytest.mark.parametrize("data", [BODY, NAMED], ids=["approved", "named-account conflict"])
+def test_the_201_body_is_what_the_api_shows_afterwards(
+    client: FlaskClient, world: SimpleNamespace, data: dict[str, Any]
+) -> None:
+    made = client.post("/api/v1/registrations", json=data, headers=auth(world.alice))
+    assert made.status_code == 201
+    shown = client.get(made.headers["Location"], headers=auth(world.alice))
+    assert shown.status_code == 200
+    assert made.get_json() == shown.get_json()
+
+
+def test_a_submission_runs_a_bounded_number_of_statements(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    # The first call builds the list's match index and stamps the token's last use.
+    warm = {**BODY, "customer_name": "Acme Warm-up Holdings"}
+    assert client.post("/api/v1/registrations", json=warm, headers=auth(world.alice)).status_code
+    with statements(app) as plain:
+        resp = client.post("/api/v1/registrations", json=BODY, headers=auth(world.alice))
+    assert resp.status_code == 201 and resp.get_json()["status"] == "approved"
+    with statements(app) as named:
+        resp = client.post("/api/v1/registrations", json=NAMED, headers=auth(world.alice))
+    assert resp.status_code == 201 and resp.get_json()["status"] == "in_conflict"
+    # A regression here (a query per finding, a read-back after the commit) multiplies under
+    # load. SQLite adds its BEGIN and writes each outbox row with a statement of its own.
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    plain_budget, named_budget = STATEMENT_BUDGETS[dialect]
+    assert len(plain) <= plain_budget, "\n".join(plain)
+    assert len(named) <= named_budget, "\n".join(named)

@@ -327,3 +327,56 @@ def test_partners_never_see_another_partners_registration_in_findings(world: Non
     }
     staff = registration_json(db.session, second.registration, viewer=make_user("admin"))
     assert staff["findings"][0]["other_registration_id"] == first.registration.id
+
+
+def test_a_rule_found_twice_opens_one_ticket_that_both_findings_share(world: None) -> None:
+    a, b, c = make_user("partner"), make_user("partner"), make_user("partner")
+    first = submit_registration(db.session, reg_input(workloads=["exchange"]), user=a)
+    second = submit_registration(db.session, reg_input(workloads=["exchange"]), user=b)
+    third = submit_registration(db.session, reg_input(workloads=["exchange"]), user=c)
+    db.session.commit()
+    findings = (
+        db.session.execute(
+            sa.select(ConflictFinding).where(
+                ConflictFinding.registration_id == third.registration.id
+            )
+        )
+        .scalars()
+        .all()
+    )
+    assert {f.rule for f in findings} == {"PARTNER_OVERLAP"}
+    assert {f.other_registration_id for f in findings} == {
+        first.registration.id,
+        second.registration.id,
+    }
+    (ticket,) = third.tickets
+    assert {f.ticket_id for f in findings} == {ticket.id}
+    assert (
+        db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(Ticket)
+            .where(Ticket.registration_id == third.registration.id)
+        ).scalar_one()
+        == 1
+    )
+
+
+def test_the_mcs_owner_with_an_account_gets_the_conflict_mail_as_they_chose(world: None) -> None:
+    owner = make_user("mcs", email="owner@mcs.example.com")
+    owner.notify_mode = "digest"
+    db.session.commit()
+    result = submit_registration(
+        db.session,
+        reg_input(customer_name="Caterpillar", customer_domain="caterpillar.com"),
+        user=make_user("partner"),
+    )
+    db.session.commit()
+    (ticket,) = result.tickets
+    to_owner = db.session.execute(
+        sa.select(OutboxMessage).where(
+            OutboxMessage.recipient == "owner@mcs.example.com",
+            OutboxMessage.template == "conflict_opened",
+        )
+    ).scalar_one()
+    assert to_owner.recipient_user_id == owner.id and to_owner.status == "held"
+    assert to_owner.context["ticket_id"] == ticket.id

@@ -52,16 +52,30 @@ def _sqlite_engine_events(engine: sa.Engine) -> None:
 # Seconds to wait for a PostgreSQL connection before a request fails with 503. libpq waits
 # for ever by default, so a database host that drops off the network would hang every worker.
 CONNECT_TIMEOUT = 5
+# An open connection whose host vanishes mid-query would otherwise wait for the kernel's own
+# limits (hours for an idle socket, many minutes for unacknowledged data). TCP keepalives and
+# a user timeout end that wait within about a minute; a live but busy server answers both.
+TCP_LIVENESS: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
 
 
 def _connect_timeout(app: Flask) -> None:
-    """Give PostgreSQL connections a connect timeout unless the URL sets its own."""
+    """Give PostgreSQL connections a connect timeout and TCP liveness checks, unless set."""
     uri = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
-    if not uri.startswith("postgresql") or "connect_timeout" in sa.engine.make_url(uri).query:
+    if not uri.startswith("postgresql"):
         return
+    given = sa.engine.make_url(uri).query
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     connect_args = dict(options.get("connect_args") or {})
-    connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT)
+    defaults: dict[str, int] = {"connect_timeout": CONNECT_TIMEOUT, **TCP_LIVENESS}
+    for name, value in defaults.items():
+        if name not in given:
+            connect_args.setdefault(name, value)
     options["connect_args"] = connect_args
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 

@@ -99,20 +99,21 @@ def _authenticate() -> Any:
     if scheme.lower() != "bearer" or not token.strip():
         return json_error(401, "A bearer token is required (Authorization: Bearer <token>).")
     sess = db_session()
+    # The user as an entity, the token as plain columns: every API call runs this first.
     row = sess.execute(
-        sa.select(ApiToken, User)
+        sa.select(User, ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at)
         .join(User, User.id == ApiToken.user_id)  # type: ignore[arg-type]
         .where(ApiToken.token_hash == hash_token(token.strip()))
     ).one_or_none()
     if row is None:
         return json_error(401, "The bearer token is not valid.")
-    tok, user = row
-    if tok.revoked_at is not None:
+    user, token_id, revoked_at, last_used_at = row
+    if revoked_at is not None:
         return json_error(401, "The bearer token has been revoked.")
     if not user.is_active:
         return json_error(401, "The account behind this token is disabled.")
     g.api_user = user
-    g.api_token = (tok.id, tok.last_used_at)
+    g.api_token = (token_id, last_used_at)
     return None
 
 

@@ -117,25 +117,46 @@ def enqueue_emails(
     template: str,
     subject: str,
     context: dict[str, Any],
+    look_up: bool = True,
 ) -> list[OutboxMessage]:
-    """Queue the same e-mail to several recipients, once per address."""
+    """Queue the same e-mail to several recipients, once per address.
+
+    Bare addresses are looked up as accounts unless look_up is False (with_accounts did it).
+    """
     _check_template(template)
-    by_address: dict[str, User | None] = {}
-    for r in recipients:
-        address = (r.email if isinstance(r, User) else r or "").strip().lower()
-        if address and address not in by_address:
-            by_address[address] = r if isinstance(r, User) else None
-    # Bare addresses may belong to users (with their digest preference): look them up at once.
-    bare = [a for a, u in by_address.items() if u is None]
-    if bare:
-        for known in sess.execute(sa.select(User).where(User.email.in_(bare))).scalars():
-            by_address[known.email] = known  # the query matched it exactly, so the key exists
+    by_address = _by_address(recipients)
+    if look_up:
+        _find_accounts(sess, by_address)
     out: list[OutboxMessage] = []
     for address, account in by_address.items():
         msg = _queue_email(sess, event, template, subject, context, user=account, address=address)
         if msg is not None:
             out.append(msg)
     return out
+
+
+def with_accounts(sess: Session, recipients: Iterable[User | str]) -> list[User | str]:
+    """Replace the bare addresses that belong to accounts by those accounts (one query)."""
+    by_address = _by_address(recipients)
+    _find_accounts(sess, by_address)
+    return [user if user is not None else address for address, user in by_address.items()]
+
+
+def _by_address(recipients: Iterable[User | str]) -> dict[str, User | None]:
+    by_address: dict[str, User | None] = {}
+    for r in recipients:
+        address = (r.email if isinstance(r, User) else r or "").strip().lower()
+        if address and address not in by_address:
+            by_address[address] = r if isinstance(r, User) else None
+    return by_address
+
+
+def _find_accounts(sess: Session, by_address: dict[str, User | None]) -> None:
+    # Bare addresses may belong to users (with their digest preference): look them up at once.
+    bare = [a for a, u in by_address.items() if u is None]
+    if bare:
+        for known in sess.execute(sa.select(User).where(User.email.in_(bare))).scalars():
+            by_address[known.email] = known  # the query matched it exactly, so the key exists
 
 
 def _load_enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:

@@ -552,6 +552,16 @@ def open_ticket(
             return existing
 
     finding.ticket_id = ticket.id
+    # Every read comes before the first row is added, so the timeline, audit and outbox rows
+    # of this opening are written together by the caller's next flush, not one flush each.
+    party = notify.with_accounts(sess, _party_recipients(sess, ticket))
+    owner = sess.get(User, ticket.owner_id) if ticket.owner_id is not None else None
+    territory = (
+        _territory_reviewers(sess, ticket)
+        if ticket.owner_id is None and ticket_type == TicketType.CONFLICT.value
+        else []
+    )
+    notify.enabled_endpoints(sess)
     _event(
         sess,
         ticket,
@@ -599,28 +609,27 @@ def open_ticket(
     ctx = _email_context(ticket, registration, f"{what} for {registration.customer_name}.", lines)
     notify.enqueue_emails(
         sess,
-        _party_recipients(sess, ticket),
+        party,
         event="ticket.opened",
         template="conflict_opened",
         subject=_subject(ticket, what),
         context=ctx,
+        look_up=False,
     )
-    if ticket.owner_id is not None:
-        owner = sess.get(User, ticket.owner_id)
-        if owner is not None:
-            notify.enqueue_email(
-                sess,
-                event="ticket.assigned",
-                template="ticket_assigned",
-                subject=_subject(ticket, "Assigned to you"),
-                context=ctx | {"headline": f"Ticket #{ticket.id} is assigned to you."},
-                user=owner,
-            )
-    elif ticket_type == TicketType.CONFLICT.value:
+    if owner is not None:
+        notify.enqueue_email(
+            sess,
+            event="ticket.assigned",
+            template="ticket_assigned",
+            subject=_subject(ticket, "Assigned to you"),
+            context=ctx | {"headline": f"Ticket #{ticket.id} is assigned to you."},
+            user=owner,
+        )
+    elif territory:
         # Nobody could be picked: tell the territory so the ticket is not stranded.
         notify.enqueue_emails(
             sess,
-            _territory_reviewers(sess, ticket),
+            territory,
             event="ticket.opened",
             template="conflict_opened",
             subject=_subject(ticket, what),

@@ -326,20 +326,43 @@ class AccountIndex:
             joined = left + right
             if joined in self._weights:
                 probes.append((joined, 1.0))
-        probes.sort(key=lambda p: len(self._postings[p[0]]))
+        postings = self._postings
+        probes.sort(key=lambda p: len(postings[p[0]]))
         acc: dict[int, float] = {}
+        common: list[tuple[str, float]] = []
+        anchored = False  # an exact query token gathered candidates
         for tok, sim in probes:
-            posting = self._postings[tok]
-            weight = self._weights[tok] * sim
-            if len(posting) > _RARE_POSTINGS and acc:
-                # Too common to gather from, but it still ranks what rarer tokens found.
-                common = self._common_sets[tok]
-                for vid in acc:
-                    if vid in common:
-                        acc[vid] += weight
+            posting = postings[tok]
+            if len(posting) > _RARE_POSTINGS:
+                common.append((tok, sim))
                 continue
-            for vid in posting[: _RARE_POSTINGS * 4]:
+            anchored = anchored or sim == 1.0
+            weight = self._weights[tok] * sim
+            for vid in posting:
                 acc[vid] = acc.get(vid, 0.0) + weight
+        # Words common on the list (the industry words of 100,000 names) gather only together: the
+        # accounts holding two of them, so "Air Products & Chemicals" still finds "Air Products"
+        # when a rarer neighbour ("chemical") gathered first. One alone gathers only when no exact
+        # rarer word did ("Interactive Group" beside a "Groupe").
+        strong = [tok for tok, sim in common if sim == 1.0 and tok not in WEAK_WORDS]
+        if len(strong) >= 2:
+            seen: dict[int, int] = {}
+            for tok in strong:
+                for vid in postings[tok]:
+                    seen[vid] = seen.get(vid, 0) + 1
+            for vid, count in seen.items():
+                if count >= 2 and vid not in acc:
+                    acc[vid] = 0.0
+        elif common and not anchored:
+            for vid in postings[(strong or [common[0][0]])[0]][: _RARE_POSTINGS * 4]:
+                acc.setdefault(vid, 0.0)
+        # Common words still rank what was gathered.
+        for tok, sim in common:
+            weight = self._weights[tok] * sim
+            common_set = self._common_sets[tok]
+            for vid in acc:
+                if vid in common_set:
+                    acc[vid] += weight
         if len(acc) <= _MAX_CANDIDATES:
             return list(acc)
         return sorted(acc, key=acc.__getitem__, reverse=True)[:_MAX_CANDIDATES]

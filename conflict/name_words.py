@@ -119,14 +119,28 @@ _COMMON_WORD_COUNTS = _parse_counts(_COMMON_WORD_COUNTS_TEXT)
 MAX_PRIOR_IDF = math.log(_REFERENCE_NAMES)
 
 
+def _singular(token: str) -> str:
+    if len(token) < 4 or token.endswith("ss"):
+        return token
+    if token.endswith("ies"):
+        return token[:-3] + "y"
+    return token[:-1] if token.endswith("s") else token
+
+
+def _reference_count(token: str) -> int:
+    # The counts are of singular forms ("holding", "technology"): "Holdings" is as common.
+    count = _COMMON_WORD_COUNTS.get(token)
+    return count if count is not None else _COMMON_WORD_COUNTS.get(_singular(token), 0)
+
+
 def prior_idf(token: str) -> float:
     """Return how rare token is among real company names (log inverse frequency)."""
-    return math.log(_REFERENCE_NAMES / (_COMMON_WORD_COUNTS.get(token, 0) + 1))
+    return math.log(_REFERENCE_NAMES / (_reference_count(token) + 1))
 
 
 def is_common_word(token: str) -> bool:
     """Return True when token is a word seen often in real company names."""
-    return token in _COMMON_WORD_COUNTS
+    return _reference_count(token) > 0
 
 
 def deletes(token: str) -> set[str]:

@@ -336,3 +336,21 @@ def test_easonanalytica_labelled_pairs() -> None:
         found = AccountIndex.build([Account(1, "X", x)], None).match(y)
         hits += bool(found and found[0].confident)
     assert hits >= 38, hits
+
+
+def test_names_made_of_common_words_are_found_on_a_long_list() -> None:
+    # On a long list industry words are too common to gather candidates from one at a time, and
+    # a rarer neighbour ("Quaker Chemical" for "chemicals", "Groupe" for "group") gathers first.
+    filler = [
+        f"Stem{i:04d} {word}"
+        for word in ("Air", "Products", "Chemicals", "Interactive", "Brokers")
+        for i in range(450)
+    ]
+    names = [*filler, "Quaker Chemical", "Groupe Danone", "Air Products", "Interactive Brokers"]
+    idx = AccountIndex.build([Account(i, str(i), n) for i, n in enumerate(names)], None)
+    for query, expected in [
+        ("Air Products & Chemicals, Inc.", "Air Products"),
+        ("Interactive Brokers Group, Inc.", "Interactive Brokers"),
+    ]:
+        found = best(idx.match(query))
+        assert (found.account.name, found.confident) == (expected, True), query

@@ -18,8 +18,13 @@ on each side that the other lacks ("WF Holding" / "WF International"), different
 raises it: one name is the other plus descriptive words only ("Cisco" / "Cisco Systems"), when
 the shared words identify a company.
 
+A name written surname first ("SCHWAB CHARLES CORP") is scored in its everyday order too, and a
+word written abbreviated matches only the form it stands for ("Tech" is "Technology", and a
+"TETRA Technologies" is no more than worth a review).
+
 Candidates come from an inverted index of tokens plus a one-deletion neighbourhood of every token
-(typos), so only accounts sharing a rare-enough token with the query are ever scored.
+(typos), so only accounts sharing a rare-enough token with the query are ever scored; words common
+on the list gather candidates only two at a time.
 """
 
 import itertools
@@ -43,7 +48,7 @@ from conflict.name_words import (
     prior_idf,
     token_similarity,
 )
-from conflict.normalize import name_forms, name_keys, normalize_domain, tokens
+from conflict.normalize import name_forms, name_keys, normalize_domain
 from conflict.types import Account, AccountMatch, MatchMethod
 
 __all__ = ["AccountIndex"]
@@ -74,8 +79,9 @@ class _Variant(NamedTuple):
 
     account: int  # index into AccountIndex._accounts
     text: str  # normalised name, reported as matched_on
-    tokens: tuple[str, ...]
+    tokens: tuple[str, ...]  # in the name's order, or in an alternate order (EDGAR inversions)
     is_alias: bool
+    abbreviated: frozenset[str]  # tokens the name wrote abbreviated ("technology" from "Tech")
 
 
 @dataclass(slots=True)
@@ -143,22 +149,25 @@ class AccountIndex:
                     self._neighbours.setdefault(form, []).append(token)
 
     def _add_variant(self, account: int, name: str, *, is_alias: bool) -> None:
-        text, toks, keys = name_forms(name)
-        if not toks:
+        forms = name_forms(name)
+        if not forms.tokens:
             return
         vid = len(self._variants)
-        self._variants.append(_Variant(account, text, toks, is_alias))
-        for key in keys:
+        for key in forms.keys:
             bucket = self._by_key.setdefault(key, [])
             if not bucket or bucket[-1] != vid:
                 bucket.append(vid)
         postings = self._postings
-        for tok in toks if len(set(toks)) == len(toks) else dict.fromkeys(toks):
-            posting = postings.get(tok)
-            if posting is None:
-                postings[tok] = [vid]
-            else:
-                posting.append(vid)
+        # Each order is a variant of its own, so a surname-first spelling scores in either order.
+        for order in forms.orders:
+            vid = len(self._variants)
+            self._variants.append(_Variant(account, forms.text, order, is_alias, forms.abbreviated))
+            for tok in order if len(set(order)) == len(order) else dict.fromkeys(order):
+                posting = postings.get(tok)
+                if posting is None:
+                    postings[tok] = [vid]
+                else:
+                    posting.append(vid)
 
     # -- matching ---------------------------------------------------------------------------------
 
@@ -243,16 +252,21 @@ class AccountIndex:
         review_score: float,
         taken: set[int],
     ) -> list[AccountMatch]:
-        query = tokens(name) if name else ()
-        if not query:
+        forms = name_forms(name) if name else None
+        if forms is None or not forms.tokens:
             return []
-        candidates = self._candidates(query)
+        candidates = self._candidates(forms.tokens)
         best: dict[int, _Scored] = {}
         for vid in candidates:
             variant = self._variants[vid]
             if variant.account in taken:
                 continue
-            score, reasons = self._score(query, variant.tokens)
+            score, reasons = -1.0, []
+            abbreviated = (forms.abbreviated, variant.abbreviated)
+            for order in forms.orders:
+                got, why = self._score(order, variant.tokens, *abbreviated)
+                if got > score:
+                    score, reasons = got, why
             if score < review_score - 15.0:
                 continue
             current = best.get(variant.account)
@@ -373,7 +387,13 @@ class AccountIndex:
             return weight
         return WEAK_WEIGHT if token in WEAK_WORDS else MAX_PRIOR_IDF
 
-    def _score(self, query: tuple[str, ...], cand: tuple[str, ...]) -> tuple[float, list[str]]:
+    def _score(
+        self,
+        query: tuple[str, ...],
+        cand: tuple[str, ...],
+        query_abbreviated: frozenset[str],
+        cand_abbreviated: frozenset[str],
+    ) -> tuple[float, list[str]]:
         """Return the share (0-100) of both names' token weight that is matched, with reasons."""
         q_sim = [0.0] * len(query)
         c_sim = [0.0] * len(cand)
@@ -462,6 +482,18 @@ class AccountIndex:
             # Each name has a word the other lacks ("WF Holding" / "WF International").
             score = _CONTAINED_OTHER_SCORE
             reasons.append("each name has a word the other lacks")
+        if (query_abbreviated or cand_abbreviated) and score > _CONTAINED_OTHER_SCORE:
+            # An abbreviation names one form of a word: "Tetra Tech" is "Tetra Technology", while
+            # "TETRA Technologies" is another company.
+            loose = [
+                i
+                for i, sim in enumerate(q_sim)
+                if 0.0 < sim < 1.0
+                and (query[i] in query_abbreviated or cand[q_to_c[i]] in cand_abbreviated)
+            ]
+            if loose:
+                score = _CONTAINED_OTHER_SCORE
+                reasons.append("an abbreviation matches another form of its word")
         numbers_q = {t for t in query if is_number(t)}
         numbers_c = {t for t in cand if is_number(t)}
         if numbers_q != numbers_c and score > _CONTAINED_OTHER_SCORE:

@@ -6,34 +6,40 @@ A name goes through these steps (each keeps the meaning of the name, only its sp
 
 1. Unicode: NFKD, combining marks dropped, a few letters NFKD leaves alone (ø, ł, æ, ß) spelled out,
    casefolded.
-2. EDGAR decorations: state/country tags (``/DE/``, ``\\MD\\``, ``/NEW/``, ``/ADR``) and share-class
-   or article parentheticals (``(Class A)``, ``(The)``) removed.
+2. EDGAR decorations: state/country tags (``/DE/``, ``\\MD\\``, ``/NEW/``, ``/ADR``, ``(S.C.)``,
+   a bare ``DE`` after the legal form) and share-class or article parentheticals (``(Class A)``,
+   ``(The)``) removed.
 3. Punctuation: ``&`` and ``+`` become "and"; apostrophes vanish ("McDonald's" -> "mcdonalds");
    other punctuation separates words; runs of single letters join ("A.O." -> "ao", "U.S." -> "us",
    "S.p.A." -> "spa"), so dotted and undotted spellings agree.
-4. Abbreviations expand (intl -> international, mfg -> manufacturing, ...).
+4. Abbreviations expand (intl -> international, mfg -> manufacturing, ...); the words that were
+   abbreviated are remembered, since "Tech" stands for "Technology" but not for "Technologies".
 5. Legal forms are stripped from the end (and a few that precede the name, such as "OAO" or "PT"),
    repeatedly, but never down to nothing; a trailing "com" (from "Amazon.com") goes with them.
    "Holdings" and "Group" are kept: they tell companies apart, and the matcher weighs them lightly.
 
 ``tokens`` and the keys go one step further: stop words ("the", "and", "of") are dropped, so
-"AT&T", "AT and T" and "AT & T Inc." all have the key "att".
+"AT&T", "AT and T" and "AT & T Inc." all have the key "att". ``name_orders`` and ``name_keys`` add
+the everyday order of EDGAR's surname-first names ("SCHWAB CHARLES CORP", "SMITH A O CORP").
 """
 
 import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 import tldextract
 
 __all__ = [
     "FREE_MAIL_DOMAINS",
+    "NameForms",
     "customer_key",
     "is_valid_domain",
     "name_forms",
     "name_key",
     "name_keys",
+    "name_orders",
     "normalize_domain",
     "normalize_name",
     "tokens",
@@ -170,7 +176,7 @@ pte, pty, pvt, ltda, lda, gmbh, mbh, ag, kg, kgaa, ohg, gbr, ug, se, sa, sas, sa
 eurl, snc, sca, scs, scop, sprl, bvba, cvba, nv, bv, vof, ab, oy, oyj, asa, as, aps, amba, kb, spa,
 sapa, srl, srls, scrl, slu, sau, sae, sab, sapi, kk, gk, bhd, sdn bhd, tbk, pjsc, ojsc, cjsc, jsc,
 oao, ooo, zao, pao, sro, spolka, spolka akcyjna, sk, spol sro, zoo, sp zoo, sp z oo, doo, nyrt,
-zrt, kft, uab, tov, ulc, pc, na,
+zrt, kft, uab, tov, ulc, pc, na, national association,
 saog, saoc, pte limited, pty limited, pvt limited, private limited, co limited, limited partnership,
 public limited, limited liability company, public limited company, private limited company,
 sociedad anonima,
@@ -180,6 +186,25 @@ s de rl de cv, de cv, sacv, sab cv, saa, saic, saci, sacifia, sacifya, sca de cv
 gmbh co kg,
 gmbh and co kg, and co kg, co kg, lc
 """
+# Spelling variants in the abbreviation table: they name the same form of the word.
+_SPELLINGS = frozenset({"centre", "centres", "bancorporation", "ltd", "corp", "inc"})
+_STATE_SET = frozenset(_US_STATES.split())
+# Common given names, so EDGAR's surname-first names ("SCHWAB CHARLES CORP") can be turned round.
+_GIVEN_NAMES_TEXT = """
+aaron adam alan albert alexander alfred alice allen amy andrew ann anna anne anthony arthur barbara
+benjamin bernard betty brian bruce carl carol carolyn catherine charles charlotte christopher
+clara clarence daniel david dennis donald dorothy douglas earl edward edwin eli elizabeth ellen
+emily emma eric ernest eugene evelyn frances francis frank fred frederick gary george gerald
+gordon grace gregory harold harriet harry harvey helen henry herbert howard hugh irving jack
+jacob james jane janet jean jeffrey jennifer jerome jerry jesse joan john jonathan joseph joyce
+judith julia julian julius karen katherine kenneth kevin larry laura lawrence leo leon leonard
+leslie lewis linda lloyd louis louise lucy margaret maria marie marilyn marion mark martha mary
+matthew maurice max melvin michael milton nancy nathan nicholas norman oliver oscar patricia
+patrick paul peter philip ralph ray raymond rebecca richard robert roger ronald rose roy ruth
+samuel sandra sarah sidney stephen steven susan thomas timothy victor vincent walter warren
+wayne william
+"""
+_GIVEN_NAMES = frozenset(_GIVEN_NAMES_TEXT.split())
 # A few legal forms come before the name ("OAO Tatneft", "PT Bank Mandiri", "AB Volvo").
 _LEGAL_PREFIXES_TEXT = "oao ooo zao pao pjsc ojsc cjsc jsc pt ab oy tov"
 # Tokens dropped from keys and scoring; they carry no identity.
@@ -268,7 +293,10 @@ def _strip_decorations(text: str) -> str:
             break
         text = stripped
     return _PARENTHETICAL.sub(
-        lambda m: " " if _DROP_PARENTHETICAL.match(m.group(1)) else f" {m.group(1)} ", text
+        lambda m: (
+            " " if _DROP_PARENTHETICAL.match(m.group(1).replace(".", "")) else f" {m.group(1)} "
+        ),
+        text,
     )
 
 
@@ -293,56 +321,67 @@ def _join_initials(words: list[str]) -> tuple[list[str], list[bool]]:
     return out, initials
 
 
-def _strip_legal(words: list[str]) -> list[str]:
-    # Suffixes first, repeatedly ("Foo Holdings Co., Ltd." -> "foo holdings"), then the trailing
-    # "com" of "Amazon.com", then prefixes; never strip a name down to nothing.
+def _is_legal_with_state(word: str) -> bool:
+    return len(word) >= 5 and word[-2:] in _STATE_SET and _is_legal_word(word[:-2])
+
+
+def _strip_legal(words: list[str]) -> tuple[int, int, bool]:
+    # Return the span of words kept, and whether a leading "The" went. Suffixes first, repeatedly
+    # ("Foo Holdings Co., Ltd." -> "foo holdings"), then the trailing "com" of "Amazon.com", then
+    # prefixes; never strip a name down to nothing.
+    lo, hi = 0, len(words)
+    # A bare state tag after the legal form ("BROADWAY FINANCIAL CORP DE", "LIFECORE ..., INC. DE"),
+    # or glued to it once the slash is lost ("GLADSTONE INVESTMENT CORPORATIONDE").
+    bare = hi > 2 and words[-1] in _STATE_SET and _is_legal_word(words[-2])
+    if bare or (hi > 1 and _is_legal_with_state(words[-1])):
+        hi -= 1
     changed = True
-    while changed and len(words) > 1:
+    while changed and hi - lo > 1:
         changed = False
-        for size in range(min(_MAX_SUFFIX_LEN, len(words) - 1), 0, -1):
-            tail = tuple(words[-size:])
+        for size in range(min(_MAX_SUFFIX_LEN, hi - lo - 1), 0, -1):
+            tail = tuple(words[hi - size : hi])
             if tail in _LEGAL_SUFFIX_SET or (size == 1 and _is_legal_word(tail[0])):
-                words = words[:-size]
+                hi -= size
                 changed = True
                 break
-        while len(words) > 1 and words[-1] in _DANGLING:
-            words = words[:-1]
+        while hi - lo > 1 and words[hi - 1] in _DANGLING:
+            hi -= 1
             changed = True
-        if len(words) > 1 and words[-1] == "com":
-            words = words[:-1]
+        if hi - lo > 1 and words[hi - 1] == "com":
+            hi -= 1
             changed = True
-    while len(words) > 1 and words[0] in _LEGAL_PREFIX_SET:
-        words = words[1:]
-    if len(words) > 1 and words[0] == "the":
-        words = words[1:]
-    return words
+    while hi - lo > 1 and words[lo] in _LEGAL_PREFIX_SET:
+        lo += 1
+    leading_the = hi - lo > 1 and words[lo] == "the"
+    return lo + leading_the, hi, leading_the
+
+
+class _Analysis(NamedTuple):
+    words: tuple[str, ...]  # normalised, legal form stripped, stop words kept
+    initials: tuple[bool, ...]  # per word: written as initials ("SMITH A O CORP")
+    abbreviated: tuple[bool, ...]  # per word: written abbreviated ("Tech" for "Technology")
+    leading_the: bool  # the name began with "The", now dropped
 
 
 @lru_cache(maxsize=65536)
-def _analyse(name: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
-    # The normalised words and, per word, whether it was written as initials ("SMITH A O CORP").
+def _analyse(name: str) -> _Analysis:
     text = _strip_decorations(_fold_unicode(name or ""))
     if "'" in text:
         text = text.replace("'", "")
     if "&" in text or "+" in text:
         text = _AMPERSAND.sub(" and ", text)
     words, initials = _join_initials(_NON_ALNUM.sub(" ", text).split())
+    abbreviated = [w in _ABBREVIATIONS and w not in _SPELLINGS for w in words]
     words = [_ABBREVIATIONS.get(w, w) for w in words]
-    kept = _strip_legal(words)
-    # _strip_legal only removes from the ends, so find where the kept words sit in the original.
-    start = 0 if kept == words[: len(kept)] else words.index(kept[0]) if kept else 0
-    if words[start : start + len(kept)] != kept:
-        start = next(i for i in range(len(words)) if words[i : i + len(kept)] == kept)
-    return tuple(kept), tuple(initials[start : start + len(kept)])
-
-
-def _words(name: str) -> list[str]:
-    return list(_analyse(name)[0])
+    lo, hi, leading_the = _strip_legal(words)
+    return _Analysis(
+        tuple(words[lo:hi]), tuple(initials[lo:hi]), tuple(abbreviated[lo:hi]), leading_the
+    )
 
 
 def normalize_name(name: str) -> str:
     """Return the company name casefolded, de-accented, without punctuation or legal form."""
-    return " ".join(_words(name))
+    return " ".join(_analyse(name).words)
 
 
 def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
@@ -352,7 +391,7 @@ def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
 
 def tokens(name: str) -> tuple[str, ...]:
     """Return the scoring tokens of a name: its normalised words without stop words."""
-    return _key_tokens(list(_analyse(name)[0]))
+    return _key_tokens(_analyse(name).words)
 
 
 def name_key(name: str) -> str:
@@ -360,28 +399,80 @@ def name_key(name: str) -> str:
     return "".join(tokens(name))
 
 
-def name_forms(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """Return normalize_name, tokens and name_keys of a name in one pass."""
-    words, _ = _analyse(name)
-    return " ".join(words), _key_tokens(words), name_keys(name)
+class NameForms(NamedTuple):
+    """The forms of one name the account index needs, computed in one pass."""
+
+    text: str  # normalize_name
+    tokens: tuple[str, ...]  # tokens
+    keys: tuple[str, ...]  # name_keys
+    orders: tuple[tuple[str, ...], ...]  # name_orders
+    abbreviated: frozenset[str]  # tokens written abbreviated ("technology" from "Tech")
+
+
+_NO_TOKENS: frozenset[str] = frozenset()
+
+
+def name_forms(name: str) -> NameForms:
+    """Return normalize_name, tokens, name_keys, name_orders and abbreviated tokens of a name."""
+    analysis = _analyse(name)
+    orders = name_orders(name)
+    abbreviated = (
+        frozenset(w for w, a in zip(analysis.words, analysis.abbreviated, strict=True) if a)
+        if any(analysis.abbreviated)
+        else _NO_TOKENS
+    )
+    return NameForms(
+        " ".join(analysis.words),
+        orders[0] if orders else (),
+        name_keys(name),
+        orders,
+        abbreviated,
+    )
+
+
+def _surname_first(words: Sequence[str], initials: Sequence[bool]) -> list[list[str]]:
+    # EDGAR files people-named companies surname first: "SMITH A O CORP" is A. O. Smith,
+    # "HUNT J B TRANSPORT SERVICES" is J.B. Hunt Transport Services, "PRICE T ROWE GROUP" is
+    # T. Rowe Price Group, "SCHWAB CHARLES CORP" is Charles Schwab, and the S&P list writes
+    # "Lilly (Eli)". Each alternate puts the surname back after the given names.
+    if len(words) < 2 or initials[0] or len(words[0]) <= 2:
+        return []
+    out: list[list[str]] = []
+    if "and" not in words:
+        if initials[-1]:
+            out.append([words[-1], *words[:-1]])
+        if initials[1]:
+            out.append([words[1], words[0], *words[2:]])
+            if len(words) >= 3 and not initials[2]:
+                out.append([words[1], words[2], words[0], *words[3:]])
+    if words[1] in _GIVEN_NAMES and words[0] not in _GIVEN_NAMES:
+        end = 2
+        while end < len(words) and (initials[end] or words[end] in _GIVEN_NAMES):
+            end += 1
+        out.append([*words[1:end], words[0], *words[end:]])
+    return out
+
+
+@lru_cache(maxsize=65536)
+def name_orders(name: str) -> tuple[tuple[str, ...], ...]:
+    """Return the tokens of a name followed by its tokens in alternate orders (EDGAR inversions)."""
+    analysis = _analyse(name)
+    primary = _key_tokens(analysis.words)
+    if not primary:
+        return ()
+    orders = [primary]
+    for words in _surname_first(analysis.words, analysis.initials):
+        order = _key_tokens(words)
+        if order not in orders:
+            orders.append(order)
+    return tuple(orders)
 
 
 def name_keys(name: str) -> tuple[str, ...]:
-    """Return the primary key of a name followed by alternate keys (EDGAR inverted initials)."""
-    words, initials = _analyse(name)
-    keys = ["".join(_key_tokens(words))]
-    # EDGAR files people-named companies surname first: "SMITH A O CORP" is A. O. Smith,
-    # "HUNT J B TRANSPORT SERVICES" is J.B. Hunt Transport Services, "PRICE T ROWE GROUP" is
-    # T. Rowe Price Group. Each alternate puts the surname back after the given names.
-    if len(words) >= 2 and not initials[0] and len(words[0]) > 2 and "and" not in words:
-        if initials[-1]:
-            keys.append("".join(_key_tokens([words[-1], *words[:-1]])))
-        if initials[1]:
-            keys.append("".join(_key_tokens([words[1], words[0], *words[2:]])))
-            if len(words) >= 3 and not initials[2]:
-                keys.append("".join(_key_tokens([words[1], words[2], words[0], *words[3:]])))
-    if len(keys) == 1:
-        return (keys[0],) if keys[0] else ()
+    """Return the primary key of a name followed by alternate keys (EDGAR inversions, "The")."""
+    keys = ["".join(order) for order in name_orders(name)]
+    if keys and _analyse(name).leading_the:
+        keys.append("the" + keys[0])  # "TheRealReal" is "The RealReal"
     return tuple(dict.fromkeys(k for k in keys if k))
 
 

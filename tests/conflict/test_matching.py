@@ -354,3 +354,86 @@ def test_names_made_of_common_words_are_found_on_a_long_list() -> None:
     ]:
         found = best(idx.match(query))
         assert (found.account.name, found.confident) == (expected, True), query
+
+
+# -- real spellings of real companies ----------------------------------------------------------
+
+# Named accounts under their S&P 500 or Nasdaq names, queried under their EDGAR or Nasdaq names
+# (the same company in the files of ../shared/data, joined there by CIK or ticker).
+REAL_NAMES = [
+    "Charles Schwab Corporation",
+    "Lilly (Eli)",
+    "John B. Sanfilippo & Son, Inc.",
+    "T. Rowe Price",
+    "The RealReal, Inc.",
+    "Zions Bancorporation N.A.",
+    "Daily Journal Corp. (S.C.)",
+    "Gladstone Investment Corporation",
+    "TETRA TECHNOLOGIES INC",
+    "Marriott International",
+    "Hilton Worldwide",
+    "Air Products",
+    "Interactive Brokers",
+    "Apple Inc.",
+    "Coca-Cola Company (The)",
+    "Casey's",
+    "Domino's",
+    "Honeywell Technologies",
+    "Honeywell Aerospace",
+]
+
+
+@pytest.fixture(scope="module")
+def real_index() -> AccountIndex:
+    return AccountIndex.build(
+        [Account(i, f"R{i}", name) for i, name in enumerate(REAL_NAMES)], list_version_id=3
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "listed", "method"),
+    [
+        ("SCHWAB CHARLES CORP", "Charles Schwab Corporation", MatchMethod.EXACT),
+        ("ELI LILLY & Co", "Lilly (Eli)", MatchMethod.EXACT),
+        ("SANFILIPPO JOHN B & SON INC", "John B. Sanfilippo & Son, Inc.", MatchMethod.EXACT),
+        ("TheRealReal, Inc.", "The RealReal, Inc.", MatchMethod.EXACT),
+        (
+            "ZIONS BANCORPORATION, NATIONAL ASSOCIATION /UT/",
+            "Zions Bancorporation N.A.",
+            MatchMethod.EXACT,
+        ),
+        ("DAILY JOURNAL CORP", "Daily Journal Corp. (S.C.)", MatchMethod.EXACT),
+        (
+            "GLADSTONE INVESTMENT CORPORATIONDE",
+            "Gladstone Investment Corporation",
+            MatchMethod.EXACT,
+        ),
+        ("PRICE T ROWE GROUP INC", "T. Rowe Price", MatchMethod.FUZZY),
+        ("Air Products & Chemicals, Inc.", "Air Products", MatchMethod.FUZZY),
+        ("Interactive Brokers Group, Inc.", "Interactive Brokers", MatchMethod.FUZZY),
+    ],
+)
+def test_real_spellings_of_one_company_match_confidently(
+    real_index: AccountIndex, query: str, listed: str, method: MatchMethod
+) -> None:
+    found = best(real_index.match(query))
+    assert (found.account.name, found.method, found.confident) == (listed, method, True)
+
+
+@pytest.mark.parametrize(
+    ("query", "nearest"),
+    [
+        # Different companies: Tetra Tech (engineering) and TETRA Technologies (oil services).
+        ("Tetra Tech, Inc.", "TETRA TECHNOLOGIES INC"),
+        ("TETRA TECH INC", "TETRA TECHNOLOGIES INC"),
+        # Spun off: Honeywell International's name is shared by two listed successors.
+        ("HONEYWELL INTERNATIONAL INC", None),
+    ],
+)
+def test_real_look_alikes_are_never_confident(
+    real_index: AccountIndex, query: str, nearest: str | None
+) -> None:
+    found = real_index.match(query)
+    assert not any(m.confident for m in found)
+    if nearest is not None:
+        assert best(found).account.name == nearest

@@ -38,6 +38,7 @@ from conflict.name_words import (
     LEGALISH,
     MAX_PRIOR_IDF,
     MIN_TYPO_LEN,
+    PLACE_TAGS,
     PLURAL_SIMILARITY,
     WEAK_WEIGHT,
     WEAK_WORDS,
@@ -59,6 +60,8 @@ __all__ = ["AccountIndex"]
 _MIN_SHARED_WEIGHT = 7.0
 _MIN_IDENTIFYING_IDF = 9.0
 _CONTAINED_DESCRIPTOR_SCORE = 94.0
+# Each further descriptive word costs this little: "Cognizant Technology Solutions" is Cognizant.
+_PER_DESCRIPTOR = 1.0
 # The ceiling for anything uncertain: inside the default review band (85-92), never confident.
 _CONTAINED_OTHER_SCORE = 87.0
 # Candidate generation: postings longer than this are too common to gather candidates from alone.
@@ -433,30 +436,45 @@ class AccountIndex:
             if best_j >= 0:
                 q_sim[i], c_sim[best_j], q_to_c[i] = best, best, best_j
                 typos += 1
+        # Legal leftovers never tell names apart ("Iron Horse Acquisitions Corp. II") and weigh
+        # nothing; a place tag at the end ("CTW Cayman") weighs as little as "Holdings".
+        q_weak = _weak_positions(query, q_sim)
+        c_weak = _weak_positions(cand, c_sim)
         matched = total = 0.0
         for i, tok in enumerate(query):
-            weight = self._weight(cand[q_to_c[i]]) if q_to_c[i] >= 0 else self._weight(tok)
+            if not q_sim[i] and tok in LEGALISH:
+                continue
+            if i in q_weak:
+                weight = WEAK_WEIGHT
+            else:
+                weight = self._weight(cand[q_to_c[i]]) if q_to_c[i] >= 0 else self._weight(tok)
             matched += weight * q_sim[i]
             total += weight
         for j, tok in enumerate(cand):
-            weight = self._weight(tok)
+            if not c_sim[j] and tok in LEGALISH:
+                continue
+            weight = WEAK_WEIGHT if j in c_weak else self._weight(tok)
             matched += weight * c_sim[j]
             total += weight
         score = 100.0 * matched / total if total else 0.0
         reasons: list[str] = []
         if typos:
             reasons.append(f"{typos} token(s) within a typo")
-        # Legal leftovers never tell names apart; "Group" or "Global" do when both names differ.
-        missing = [t for j, t in enumerate(cand) if not c_sim[j] and t not in LEGALISH]
-        extra = [t for i, t in enumerate(query) if not q_sim[i] and t not in LEGALISH]
+        missing = [j for j, t in enumerate(cand) if not c_sim[j] and t not in LEGALISH]
+        extra = [i for i, t in enumerate(query) if not q_sim[i] and t not in LEGALISH]
         if missing:
-            reasons.append("list name also has: " + " ".join(missing))
+            reasons.append("list name also has: " + " ".join(cand[j] for j in missing))
         if extra:
-            reasons.append("customer name also has: " + " ".join(extra))
-        added = missing + extra
-        distinctive_added = [t for t in added if t not in DESCRIPTORS and t not in WEAK_WORDS]
-        if (missing or extra) and not (missing and extra) and score < _CONTAINED_DESCRIPTOR_SCORE:
-            # One name is the other plus some words: "Cisco" / "Cisco Systems".
+            reasons.append("customer name also has: " + " ".join(query[i] for i in extra))
+        # "Group" or "Global" tell names apart only when both names differ.
+        strong_missing = [cand[j] for j in missing if j not in c_weak]
+        strong_extra = [query[i] for i in extra if i not in q_weak]
+        added = len(missing) + len(extra)
+        distinctive_added = [t for t in strong_missing + strong_extra if t not in DESCRIPTORS]
+        # One name is the other plus some words ("Cisco" / "Cisco Systems"), weak words aside: a
+        # "Marriott Hotels" is worth a review against "Marriott International".
+        one_sided = not (strong_missing and strong_extra)
+        if (missing or extra) and one_sided and score < _CONTAINED_DESCRIPTOR_SCORE:
             shared = sum(
                 self._weight(cand[q_to_c[i]])
                 for i, t in enumerate(query)
@@ -467,10 +485,16 @@ class AccountIndex:
             identifying = sum(
                 prior_idf(t) for i, t in enumerate(query) if q_sim[i] == 1.0 and t not in WEAK_WORDS
             ) >= _MIN_IDENTIFYING_IDF and not any(0.0 < sim < 1.0 for sim in q_sim)
-            if shared >= _MIN_SHARED_WEIGHT and not distinctive_added and identifying:
-                score = max(score, _CONTAINED_DESCRIPTOR_SCORE - 2.5 * (len(added) - 1))
+            # Descriptive words follow the name they describe: "Cisco Systems", not "Financial
+            # Gravity" for a "Gravity".
+            if missing:
+                trailing = min(missing) > max((j for j in range(len(cand)) if c_sim[j]), default=-1)
+            else:
+                trailing = min(extra) > max((i for i in range(len(query)) if q_sim[i]), default=-1)
+            if shared >= _MIN_SHARED_WEIGHT and not distinctive_added and identifying and trailing:
+                score = max(score, _CONTAINED_DESCRIPTOR_SCORE - _PER_DESCRIPTOR * (added - 1))
                 reasons.append("differs only by descriptive words")
-            elif shared >= _MIN_SHARED_WEIGHT and len(added) <= 2 and not typos:
+            elif shared >= _MIN_SHARED_WEIGHT and added <= 2 and not typos:
                 score = _CONTAINED_OTHER_SCORE
                 reasons.append("one name contains the other")
             else:
@@ -537,3 +561,12 @@ class AccountIndex:
                 delta -= _EVIDENCE_BONUS
                 reasons.append("PC count differs")
         return delta, reasons
+
+
+def _weak_positions(toks: tuple[str, ...], sims: list[float]) -> set[int]:
+    """Return the positions of unmatched words that barely tell names apart."""
+    weak = {i for i, t in enumerate(toks) if not sims[i] and t in WEAK_WORDS}
+    last = len(toks) - 1
+    if last > 0 and not sims[last] and toks[last] in PLACE_TAGS:
+        weak.add(last)
+    return weak

@@ -14,6 +14,7 @@ __all__ = [
     "LEGALISH",
     "MAX_PRIOR_IDF",
     "MIN_TYPO_LEN",
+    "PLACE_TAGS",
     "PLURAL_SIMILARITY",
     "WEAK_WEIGHT",
     "WEAK_WORDS",
@@ -94,6 +95,14 @@ chemicals brands brand energy resources financial entertainment media
 manufacturing electronics computer stores wholesale platforms consulting usa america limited
 """
 DESCRIPTORS: frozenset[str] = frozenset(_DESCRIPTOR_TEXT.split())
+
+# Where a company is incorporated, as EDGAR appends it without the usual slashes ("CTW Cayman",
+# "California BanCorp CA"): at the end of a name it says no more than a legal form.
+_PLACE_TAGS_TEXT = """
+al ak az ar ca ct dc fl ga ia ks ky md mn ms mo mt nc nd ne nh nj nm nv ny pa pr ri sc sd tn tx ut
+va vt wa wi wv wy ab bc mb nb ns qc sk cayman bermuda bvi
+"""
+PLACE_TAGS: frozenset[str] = frozenset(_PLACE_TAGS_TEXT.split())
 
 # Typo tolerance: one edit (or adjacent swap) in a token of four or more characters, two in a token
 # of nine or more; similarity by the shorter token's length (index = length, capped), so a slip in

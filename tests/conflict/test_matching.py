@@ -290,9 +290,11 @@ def test_recall_and_precision_on_real_name_variants(
     idx, queries = real_list
     recall, flagged, precision, positives = _score(idx, queries)
     assert positives > 700
-    # Measured: recall 0.967, flagged 0.988, precision 0.997 (bench/matching.py has more).
-    assert recall >= 0.95, recall
-    assert flagged >= 0.975, flagged
+    # Measured: recall 0.975, flagged 0.991, precision 0.997 (bench/matching.py has more). The
+    # rest are renames and subsidiaries ("Deckers Outdoor" / "Deckers Brands"), the BNY acronym,
+    # and listed names plus a word that may name another company ("Domino's Pizza"), in review.
+    assert recall >= 0.97, recall
+    assert flagged >= 0.985, flagged
     assert precision >= 0.99, precision
 
 
@@ -380,6 +382,14 @@ REAL_NAMES = [
     "Domino's",
     "Honeywell Technologies",
     "Honeywell Aerospace",
+    "Cognizant",
+    "FactSet",
+    "CTW",
+    "California BanCorp",
+    "Iron Horse Acquisitions II Corp.",
+    "Iron Horse Acquisitions Corp.",  # another company: the first of the series
+    "Royal Caribbean Group",
+    "GRAVITY Co., Ltd.",
 ]
 
 
@@ -411,6 +421,11 @@ def real_index() -> AccountIndex:
         ("PRICE T ROWE GROUP INC", "T. Rowe Price", MatchMethod.FUZZY),
         ("Air Products & Chemicals, Inc.", "Air Products", MatchMethod.FUZZY),
         ("Interactive Brokers Group, Inc.", "Interactive Brokers", MatchMethod.FUZZY),
+        ("COGNIZANT TECHNOLOGY SOLUTIONS CORP", "Cognizant", MatchMethod.FUZZY),
+        ("FACTSET RESEARCH SYSTEMS INC", "FactSet", MatchMethod.FUZZY),
+        ("CTW Cayman", "CTW", MatchMethod.FUZZY),
+        ("California BanCorp CA", "California BanCorp", MatchMethod.FUZZY),
+        ("Iron Horse Acquisitions Corp. II", "Iron Horse Acquisitions II Corp.", MatchMethod.FUZZY),
     ],
 )
 def test_real_spellings_of_one_company_match_confidently(
@@ -428,6 +443,12 @@ def test_real_spellings_of_one_company_match_confidently(
         ("TETRA TECH INC", "TETRA TECHNOLOGIES INC"),
         # Spun off: Honeywell International's name is shared by two listed successors.
         ("HONEYWELL INTERNATIONAL INC", None),
+        ("Apple Hospitality REIT, Inc.", None),
+        ("Coca-Cola Consolidated, Inc.", None),
+        ("MARRIOTT VACATIONS WORLDWIDE Corp", None),
+        ("Hilton Grand Vacations Inc.", None),
+        # Descriptive words follow the name they describe; these come before it.
+        ("Financial Gravity Companies, Inc.", None),
     ],
 )
 def test_real_look_alikes_are_never_confident(
@@ -437,3 +458,22 @@ def test_real_look_alikes_are_never_confident(
     assert not any(m.confident for m in found)
     if nearest is not None:
         assert best(found).account.name == nearest
+
+
+@pytest.mark.parametrize(
+    ("query", "listed"),
+    [
+        # A brand of the listed company, or the listed name plus a word that may name another.
+        ("Marriott Hotels", "Marriott International"),
+        ("Domino's Pizza Inc", "Domino's"),
+        ("CASEYS GENERAL STORES INC", "Casey's"),
+        ("ROYAL CARIBBEAN CRUISES LTD", "Royal Caribbean Group"),
+        ("Tetra Tech, Inc.", "TETRA TECHNOLOGIES INC"),
+    ],
+)
+def test_real_near_spellings_go_to_review(
+    real_index: AccountIndex, query: str, listed: str
+) -> None:
+    found = best(real_index.match(query))
+    assert (found.account.name, found.method, found.confident) == (listed, MatchMethod.FUZZY, False)
+    assert 85.0 <= found.score < 92.0

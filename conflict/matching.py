@@ -27,6 +27,7 @@ Candidates come from an inverted index of tokens plus a one-deletion neighbourho
 on the list gather candidates only two at a time.
 """
 
+import gc
 import itertools
 import math
 from collections.abc import Iterable, Sequence
@@ -111,7 +112,15 @@ class AccountIndex:
         self._weights: dict[str, float] = {}
         self._common_sets: dict[str, frozenset[int]] = {}  # postings too long to scan per query
         self._domains: list[str | None] = []
-        self._index()
+        # The build makes hundreds of thousands of small containers and no reference cycles; the
+        # cyclic collector would walk them again and again, doubling the build time.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._index()
+        finally:
+            if collecting:
+                gc.enable()
 
     @classmethod
     def build(cls, accounts: Iterable[Account], list_version_id: int | None) -> "AccountIndex":

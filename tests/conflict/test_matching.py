@@ -1,6 +1,7 @@
 """The account index: method order, evidence, look-alikes, accuracy on real name variants."""
 
 import csv
+import gc
 import json
 import random
 from collections.abc import Iterable
@@ -57,6 +58,18 @@ def index() -> AccountIndex:
 def best(found: list[AccountMatch]) -> AccountMatch:
     assert found, "expected a match"
     return found[0]
+
+
+def test_build_leaves_the_garbage_collector_as_it_was() -> None:
+    assert gc.isenabled()
+    AccountIndex.build(LIST, None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        AccountIndex.build(LIST, None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_implements_the_protocol(index: AccountIndex) -> None:

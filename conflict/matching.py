@@ -8,19 +8,10 @@ Fuzzy matching works on tokens, not on whole strings, because whole-string simil
 "General Motors" from "General Mills": both share most of their characters. Each token carries a
 weight: how rare it is on the list (IDF) blended with how rare it is among about 9,000 US-listed
 company names (a prior, so that "general" or "american" stay weak on a small list), and a fixed low
-weight for words that rarely tell companies apart ("group", "holdings"). The score is the share of
-the combined weight of both names that is matched, token to token, allowing a typo, a plural, or two
-adjacent tokens written as one ("Wal Mart" / "Walmart"). A distinctive token that the other side
-lacks therefore costs a lot, a missing "Holdings" almost nothing. Then rules that weights alone
-cannot express cap the score below the confident band: a distinctive word on one side only, a word
-on each side that the other lacks ("WF Holding" / "WF International"), different series numbers
-("Fund II" / "Fund"), a different order of distinctive words ("America Bank"). One exception
-raises it: one name is the other plus descriptive words only ("Cisco" / "Cisco Systems"), when
-the shared words identify a company.
-
-A name written surname first ("SCHWAB CHARLES CORP") is scored in its everyday order too, and a
-word written abbreviated matches only the form it stands for ("Tech" is "Technology", and a
-"TETRA Technologies" is no more than worth a review).
+weight for words that rarely tell companies apart ("group", "holdings"). ``conflict.name_score``
+scores a candidate with these weights; a name written surname first ("SCHWAB CHARLES CORP") is
+scored in its everyday order too. Domain, district and PC count then count as evidence, and a best
+match that another account comes close to is not confident.
 
 Candidates come from an inverted index of tokens plus a one-deletion neighbourhood of every token
 (typos), so only accounts sharing a rare-enough token with the query are ever scored; words common
@@ -34,18 +25,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from conflict.name_score import MAX_FUZZY_SCORE, score_names
 from conflict.name_words import (
-    DESCRIPTORS,
-    LEGALISH,
     MAX_PRIOR_IDF,
     MIN_TYPO_LEN,
-    PLACE_TAGS,
     PLURAL_SIMILARITY,
     WEAK_WEIGHT,
     WEAK_WORDS,
     deletes,
     is_common_word,
-    is_number,
     number_forms,
     prior_idf,
     token_similarity,
@@ -55,27 +43,13 @@ from conflict.types import Account, AccountMatch, MatchMethod
 
 __all__ = ["AccountIndex"]
 
-# One name contained in the other: the shared words must carry this much weight (a distinctive
-# word, or two fairly common ones), so "General" alone never matches "General Motors"; and to be
-# confident, their prior IDF must add up to this much (one word rare among company names).
-_MIN_SHARED_WEIGHT = 7.0
-_MIN_IDENTIFYING_IDF = 9.0
-_CONTAINED_DESCRIPTOR_SCORE = 94.0
-# Each further descriptive word costs this little: "Cognizant Technology Solutions" is Cognizant.
-_PER_DESCRIPTOR = 1.0
-# The ceiling for anything uncertain: inside the default review band (85-92), never confident.
-_CONTAINED_OTHER_SCORE = 87.0
 # Candidate generation: postings longer than this are too common to gather candidates from alone.
 _RARE_POSTINGS = 400
 _MAX_CANDIDATES = 24
 _MAX_RESULTS = 5
-# Order of distinctive tokens differs ("Bank of America" / "America Bank"): a different company
-# as often as not, so this keeps a permuted name out of the confident band on its own.
-_ORDER_PENALTY = 10.0
 # How close a runner-up (a different account) may come before the best is no longer clear.
 _AMBIGUITY_MARGIN = 3.0
 _EVIDENCE_BONUS = 2.0
-_MAX_FUZZY_SCORE = 99.0
 
 
 class _Variant(NamedTuple):
@@ -276,7 +250,7 @@ class AccountIndex:
             score, reasons = -1.0, []
             abbreviated = (forms.abbreviated, variant.abbreviated)
             for order in forms.orders:
-                got, why = self._score(order, variant.tokens, *abbreviated)
+                got, why = score_names(order, variant.tokens, *abbreviated, self)
                 if got > score:
                     score, reasons = got, why
             if score < review_score - 15.0:
@@ -288,7 +262,7 @@ class AccountIndex:
             return []
         for scored in best.values():
             delta, ev_reasons = self._evidence(scored.account, district, pc_count)
-            scored.score = min(_MAX_FUZZY_SCORE, max(0.0, scored.score + delta))
+            scored.score = min(MAX_FUZZY_SCORE, max(0.0, scored.score + delta))
             scored.reasons.extend(ev_reasons)
         for scored in best.values():
             scored.score = round(scored.score, 1)  # so 91.99999 is not below a 92 threshold
@@ -393,155 +367,16 @@ class AccountIndex:
             return list(acc)
         return sorted(acc, key=acc.__getitem__, reverse=True)[:_MAX_CANDIDATES]
 
-    def _weight(self, token: str) -> float:
+    def weight(self, token: str) -> float:
+        """Return how much token tells the listed names apart (rare words weigh most)."""
         weight = self._weights.get(token)
         if weight is not None:
             return weight
         return WEAK_WEIGHT if token in WEAK_WORDS else MAX_PRIOR_IDF
 
-    def _score(
-        self,
-        query: tuple[str, ...],
-        cand: tuple[str, ...],
-        query_abbreviated: frozenset[str],
-        cand_abbreviated: frozenset[str],
-    ) -> tuple[float, list[str]]:
-        """Return the share (0-100) of both names' token weight that is matched, with reasons."""
-        q_sim = [0.0] * len(query)
-        c_sim = [0.0] * len(cand)
-        q_to_c = [-1] * len(query)
-        # Exact tokens first, then compounds ("walmart" = "wal" + "mart"), then typos.
-        for i, tok in enumerate(query):
-            for j, other in enumerate(cand):
-                if c_sim[j] == 0.0 and tok == other:
-                    q_sim[i], c_sim[j], q_to_c[i] = 1.0, 1.0, j
-                    break
-        for i, tok in enumerate(query):
-            if q_sim[i]:
-                continue
-            for j in range(len(cand) - 1):
-                if not c_sim[j] and not c_sim[j + 1] and tok == cand[j] + cand[j + 1]:
-                    q_sim[i], c_sim[j], c_sim[j + 1], q_to_c[i] = 1.0, 1.0, 1.0, j
-                    break
-        for j, tok in enumerate(cand):
-            if c_sim[j]:
-                continue
-            for i in range(len(query) - 1):
-                if not q_sim[i] and not q_sim[i + 1] and tok == query[i] + query[i + 1]:
-                    q_sim[i], q_sim[i + 1], c_sim[j] = 1.0, 1.0, 1.0
-                    q_to_c[i] = q_to_c[i + 1] = j
-                    break
-        typos = 0
-        for i, tok in enumerate(query):
-            if q_sim[i]:
-                continue
-            known = tok in self._weights or is_common_word(tok)
-            best_j, best = -1, 0.0
-            for j, other in enumerate(cand):
-                if not c_sim[j]:
-                    sim = token_similarity(tok, other, known=known)
-                    if sim > best:
-                        best_j, best = j, sim
-            if best_j >= 0:
-                q_sim[i], c_sim[best_j], q_to_c[i] = best, best, best_j
-                typos += 1
-        # Legal leftovers never tell names apart ("Iron Horse Acquisitions Corp. II") and weigh
-        # nothing; a place tag at the end ("CTW Cayman") weighs as little as "Holdings".
-        q_weak = _weak_positions(query, q_sim)
-        c_weak = _weak_positions(cand, c_sim)
-        matched = total = 0.0
-        for i, tok in enumerate(query):
-            if not q_sim[i] and tok in LEGALISH:
-                continue
-            if i in q_weak:
-                weight = WEAK_WEIGHT
-            else:
-                weight = self._weight(cand[q_to_c[i]]) if q_to_c[i] >= 0 else self._weight(tok)
-            matched += weight * q_sim[i]
-            total += weight
-        for j, tok in enumerate(cand):
-            if not c_sim[j] and tok in LEGALISH:
-                continue
-            weight = WEAK_WEIGHT if j in c_weak else self._weight(tok)
-            matched += weight * c_sim[j]
-            total += weight
-        score = 100.0 * matched / total if total else 0.0
-        reasons: list[str] = []
-        if typos:
-            reasons.append(f"{typos} token(s) within a typo")
-        missing = [j for j, t in enumerate(cand) if not c_sim[j] and t not in LEGALISH]
-        extra = [i for i, t in enumerate(query) if not q_sim[i] and t not in LEGALISH]
-        if missing:
-            reasons.append("list name also has: " + " ".join(cand[j] for j in missing))
-        if extra:
-            reasons.append("customer name also has: " + " ".join(query[i] for i in extra))
-        # "Group" or "Global" tell names apart only when both names differ.
-        strong_missing = [cand[j] for j in missing if j not in c_weak]
-        strong_extra = [query[i] for i in extra if i not in q_weak]
-        added = len(missing) + len(extra)
-        distinctive_added = [t for t in strong_missing + strong_extra if t not in DESCRIPTORS]
-        # One name is the other plus some words ("Cisco" / "Cisco Systems"), weak words aside: a
-        # "Marriott Hotels" is worth a review against "Marriott International".
-        one_sided = not (strong_missing and strong_extra)
-        if (missing or extra) and one_sided and score < _CONTAINED_DESCRIPTOR_SCORE:
-            shared = sum(
-                self._weight(cand[q_to_c[i]])
-                for i, t in enumerate(query)
-                if q_to_c[i] >= 0 and t not in WEAK_WORDS
-            )
-            # Only words rare among company names identify one ("Cisco" does, "Southern" or
-            # "Orion" alone do not; "United Airlines" together do), and only when spelt alike.
-            identifying = sum(
-                prior_idf(t) for i, t in enumerate(query) if q_sim[i] == 1.0 and t not in WEAK_WORDS
-            ) >= _MIN_IDENTIFYING_IDF and not any(0.0 < sim < 1.0 for sim in q_sim)
-            # Descriptive words follow the name they describe: "Cisco Systems", not "Financial
-            # Gravity" for a "Gravity".
-            if missing:
-                trailing = min(missing) > max((j for j in range(len(cand)) if c_sim[j]), default=-1)
-            else:
-                trailing = min(extra) > max((i for i in range(len(query)) if q_sim[i]), default=-1)
-            if shared >= _MIN_SHARED_WEIGHT and not distinctive_added and identifying and trailing:
-                score = max(score, _CONTAINED_DESCRIPTOR_SCORE - _PER_DESCRIPTOR * (added - 1))
-                reasons.append("differs only by descriptive words")
-            elif shared >= _MIN_SHARED_WEIGHT and added <= 2 and not typos:
-                score = _CONTAINED_OTHER_SCORE
-                reasons.append("one name contains the other")
-            else:
-                score = min(score, _CONTAINED_OTHER_SCORE)
-        if distinctive_added and score > _CONTAINED_OTHER_SCORE:
-            # Distinctive words must agree: "Nuveen California ... Fund" is not "Nuveen ... Fund".
-            score = _CONTAINED_OTHER_SCORE
-        if missing and extra and score > _CONTAINED_OTHER_SCORE:
-            # Each name has a word the other lacks ("WF Holding" / "WF International").
-            score = _CONTAINED_OTHER_SCORE
-            reasons.append("each name has a word the other lacks")
-        if (query_abbreviated or cand_abbreviated) and score > _CONTAINED_OTHER_SCORE:
-            # An abbreviation names one form of a word: "Tetra Tech" is "Tetra Technology", while
-            # "TETRA Technologies" is another company.
-            loose = [
-                i
-                for i, sim in enumerate(q_sim)
-                if 0.0 < sim < 1.0
-                and (query[i] in query_abbreviated or cand[q_to_c[i]] in cand_abbreviated)
-            ]
-            if loose:
-                score = _CONTAINED_OTHER_SCORE
-                reasons.append("an abbreviation matches another form of its word")
-        numbers_q = {t for t in query if is_number(t)}
-        numbers_c = {t for t in cand if is_number(t)}
-        if numbers_q != numbers_c and score > _CONTAINED_OTHER_SCORE:
-            # "Fund II" is not "Fund", "Acquisition Corp III" is not "Acquisition Corp II".
-            score = _CONTAINED_OTHER_SCORE
-            reasons.append("numbers differ")
-        strong = [q_to_c[i] for i, t in enumerate(query) if q_to_c[i] >= 0 and t not in WEAK_WORDS]
-        if any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong)):
-            score -= _ORDER_PENALTY
-            reasons.append("word order differs")
-        if not reasons:
-            reasons.append("same words")
-        # Only exact, alias and domain matches are certain.
-        score = min(score, _MAX_FUZZY_SCORE)
-        return score, reasons
+    def is_listed(self, token: str) -> bool:
+        """Return True when token is a word of some listed name or alias."""
+        return token in self._weights
 
     def _domain_conflict(self, pos: int, query_domain: str | None) -> str | None:
         listed = self._domains[pos]
@@ -570,12 +405,3 @@ class AccountIndex:
                 delta -= _EVIDENCE_BONUS
                 reasons.append("PC count differs")
         return delta, reasons
-
-
-def _weak_positions(toks: tuple[str, ...], sims: list[float]) -> set[int]:
-    """Return the positions of unmatched words that barely tell names apart."""
-    weak = {i for i, t in enumerate(toks) if not sims[i] and t in WEAK_WORDS}
-    last = len(toks) - 1
-    if last > 0 and not sims[last] and toks[last] in PLACE_TAGS:
-        weak.add(last)
-    return weak

@@ -23,7 +23,6 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from conflict.name_score import MAX_FUZZY_SCORE, score_names
 from conflict.name_words import (
@@ -52,14 +51,40 @@ _AMBIGUITY_MARGIN = 3.0
 _EVIDENCE_BONUS = 2.0
 
 
-class _Variant(NamedTuple):
-    """One searchable spelling of an account: its name or one of its aliases."""
+class _Variants:
+    """The searchable spellings of the accounts (names, aliases, other orders), column by column.
 
-    account: int  # index into AccountIndex._accounts
-    text: str  # normalised name, reported as matched_on
-    tokens: tuple[str, ...]  # in the name's order, or in an alternate order (EDGAR inversions)
-    is_alias: bool
-    abbreviated: frozenset[str]  # tokens the name wrote abbreviated ("technology" from "Tech")
+    Columns rather than one object per spelling: the garbage collector walks every container
+    object alive, in every full collection of the process, for as long as the index lives.
+    """
+
+    __slots__ = ("abbreviated", "account", "is_alias", "text", "tokens")
+
+    def __init__(self) -> None:
+        self.account: list[int] = []  # index into AccountIndex._accounts
+        self.text: list[str] = []  # normalised name, reported as matched_on
+        self.tokens: list[tuple[str, ...]] = []  # in the name's order, or another (EDGAR's)
+        self.is_alias: list[bool] = []
+        self.abbreviated: list[frozenset[str]] = []  # tokens written abbreviated ("Tech")
+
+    def __len__(self) -> int:
+        return len(self.account)
+
+    def add(
+        self,
+        account: int,
+        text: str,
+        tokens: tuple[str, ...],
+        is_alias: bool,
+        abbreviated: frozenset[str],
+    ) -> int:
+        """Append one spelling and return its id."""
+        self.account.append(account)
+        self.text.append(text)
+        self.tokens.append(tokens)
+        self.is_alias.append(is_alias)
+        self.abbreviated.append(abbreviated)
+        return len(self.account) - 1
 
 
 @dataclass(slots=True)
@@ -78,16 +103,19 @@ class AccountIndex:
     def __init__(self, accounts: Sequence[Account], list_version_id: int | None) -> None:
         self.list_version_id = list_version_id
         self._accounts: tuple[Account, ...] = tuple(accounts)
-        self._variants: list[_Variant] = []
+        self._variants = _Variants()
         self._by_domain: dict[str, list[int]] = {}
-        self._by_key: dict[str, list[int]] = {}  # name key -> variant ids
+        # Lists while building, tuples once built (the collector stops watching tuples of
+        # strings and numbers).
+        self._by_key: dict[str, tuple[int, ...]] = {}  # name key -> variant ids
         self._postings: dict[str, list[int]] = {}  # token (or joined token pair) -> variant ids
-        self._neighbours: dict[str, list[str]] = {}  # one-deletion form -> vocabulary tokens
+        self._neighbours: dict[str, tuple[str, ...]] = {}  # one-deletion form -> vocabulary tokens
         self._weights: dict[str, float] = {}
         self._common_sets: dict[str, frozenset[int]] = {}  # postings too long to scan per query
         self._domains: list[str | None] = []
         # The build makes hundreds of thousands of small containers and no reference cycles; the
-        # cyclic collector would walk them again and again, doubling the build time.
+        # cyclic collector would walk them (and the rest of the process) again and again, doubling
+        # the build time. Its one look at the new objects is then paid here, not by a request.
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -95,6 +123,7 @@ class AccountIndex:
         finally:
             if collecting:
                 gc.enable()
+                gc.collect(1)
 
     @classmethod
     def build(cls, accounts: Iterable[Account], list_version_id: int | None) -> "AccountIndex":
@@ -108,15 +137,17 @@ class AccountIndex:
     # -- building ---------------------------------------------------------------------------------
 
     def _index(self) -> None:
+        by_key: dict[str, list[int]] = {}
         for pos, account in enumerate(self._accounts):
             domain = normalize_domain(account.domain)
             self._domains.append(domain)
             if domain:
                 self._by_domain.setdefault(domain, []).append(pos)
-            self._add_variant(pos, account.name, is_alias=False)
+            self._add_variant(by_key, pos, account.name, is_alias=False)
             for alias in account.aliases:
                 if alias and alias.strip():
-                    self._add_variant(pos, alias, is_alias=True)
+                    self._add_variant(by_key, pos, alias, is_alias=True)
+        self._by_key = {key: tuple(vids) for key, vids in by_key.items()}
         total = max(len(self._variants), 1)
         log_total = math.log(total + 1)
         for token, posting in self._postings.items():
@@ -129,25 +160,28 @@ class AccountIndex:
         for token, posting in self._postings.items():
             if len(posting) > _RARE_POSTINGS:
                 self._common_sets[token] = frozenset(posting)
+        neighbours: dict[str, list[str]] = {}
         for token in self._weights:
             if len(token) >= MIN_TYPO_LEN - 1 and not token.isdigit():
                 for form in deletes(token):
-                    self._neighbours.setdefault(form, []).append(token)
+                    neighbours.setdefault(form, []).append(token)
+        self._neighbours = {form: tuple(near) for form, near in neighbours.items()}
 
-    def _add_variant(self, account: int, name: str, *, is_alias: bool) -> None:
+    def _add_variant(
+        self, by_key: dict[str, list[int]], account: int, name: str, *, is_alias: bool
+    ) -> None:
         forms = name_forms(name)
         if not forms.tokens:
             return
-        vid = len(self._variants)
+        first = len(self._variants)
         for key in forms.keys:
-            bucket = self._by_key.setdefault(key, [])
-            if not bucket or bucket[-1] != vid:
-                bucket.append(vid)
+            bucket = by_key.setdefault(key, [])
+            if not bucket or bucket[-1] != first:
+                bucket.append(first)
         postings = self._postings
         # Each order is a variant of its own, so a surname-first spelling scores in either order.
         for order in forms.orders:
-            vid = len(self._variants)
-            self._variants.append(_Variant(account, forms.text, order, is_alias, forms.abbreviated))
+            vid = self._variants.add(account, forms.text, order, is_alias, forms.abbreviated)
             for tok in order if len(set(order)) == len(order) else dict.fromkeys(order):
                 posting = postings.get(tok)
                 if posting is None:
@@ -188,20 +222,20 @@ class AccountIndex:
                 )
 
         keys = name_keys(name) if name else ()
+        variants = self._variants
         exact: dict[int, tuple[bool, int]] = {}  # account -> (via alias, variant)
         for k_pos, key in enumerate(keys):
             for vid in self._by_key.get(key, ()):
-                variant = self._variants[vid]
-                if variant.account in taken or variant.account in exact:
+                owner, via_alias = variants.account[vid], variants.is_alias[vid]
+                if owner in taken or owner in exact:
                     continue
-                if k_pos > 0 and variant.is_alias:
+                if k_pos > 0 and via_alias:
                     continue
-                exact[variant.account] = (variant.is_alias, vid)
+                exact[owner] = (via_alias, vid)
         if exact:
             shared = len(exact) > 1
             for pos, (via_alias, vid) in exact.items():
                 taken.add(pos)
-                variant = self._variants[vid]
                 reasons = ["alias agrees" if via_alias else "normalised name agrees"]
                 confident = True
                 if shared:
@@ -219,7 +253,7 @@ class AccountIndex:
                         method,
                         100.0,
                         confident,
-                        variant.text,
+                        variants.text[vid],
                         tuple(reasons),
                     )
                 )
@@ -242,22 +276,23 @@ class AccountIndex:
         if forms is None or not forms.tokens:
             return []
         candidates = self._candidates(forms.tokens)
+        variants = self._variants
         best: dict[int, _Scored] = {}
         for vid in candidates:
-            variant = self._variants[vid]
-            if variant.account in taken:
+            owner = variants.account[vid]
+            if owner in taken:
                 continue
             score, reasons = -1.0, []
-            abbreviated = (forms.abbreviated, variant.abbreviated)
+            abbreviated = (forms.abbreviated, variants.abbreviated[vid])
             for order in forms.orders:
-                got, why = score_names(order, variant.tokens, *abbreviated, self)
+                got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
                 if got > score:
                     score, reasons = got, why
             if score < review_score - 15.0:
                 continue
-            current = best.get(variant.account)
+            current = best.get(owner)
             if current is None or score > current.score:
-                best[variant.account] = _Scored(variant.account, vid, score, reasons)
+                best[owner] = _Scored(owner, vid, score, reasons)
         if not best:
             return []
         for scored in best.values():
@@ -287,7 +322,7 @@ class AccountIndex:
                     MatchMethod.FUZZY,
                     round(scored.score, 1),
                     confident,
-                    self._variants[scored.variant].text,
+                    variants.text[scored.variant],
                     tuple(scored.reasons),
                 )
             )

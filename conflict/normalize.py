@@ -188,6 +188,7 @@ gmbh and co kg, and co kg, co kg, lc
 """
 # Spelling variants in the abbreviation table: they name the same form of the word.
 _SPELLINGS = frozenset({"centre", "centres", "bancorporation", "ltd", "corp", "inc"})
+_ABBREVIATED_WORDS = frozenset(_ABBREVIATIONS) - _SPELLINGS
 _STATE_SET = frozenset(_US_STATES.split())
 # Common given names, so EDGAR's surname-first names ("SCHWAB CHARLES CORP") can be turned round.
 _GIVEN_NAMES_TEXT = """
@@ -222,6 +223,7 @@ def _build_phrases(text: str) -> tuple[tuple[str, ...], ...]:
 _LEGAL_SUFFIXES = _build_phrases(_LEGAL_FORMS_TEXT)
 _LEGAL_SUFFIX_SET = frozenset(_LEGAL_SUFFIXES)
 _MAX_SUFFIX_LEN = max(len(p) for p in _LEGAL_SUFFIXES)
+_LEGAL_LAST_WORDS = frozenset(p[-1] for p in _LEGAL_SUFFIXES)  # most names end in none of these
 _LEGAL_PREFIX_SET = frozenset(_LEGAL_PREFIXES_TEXT.split())
 # Long legal words are often misspelt ("Corporaton"); one edit away still counts as the legal form.
 _LONG_LEGAL_WORDS = ("corporation", "incorporated", "limited", "company", "aktiengesellschaft")
@@ -338,7 +340,12 @@ def _strip_legal(words: list[str]) -> tuple[int, int, bool]:
     changed = True
     while changed and hi - lo > 1:
         changed = False
-        for size in range(min(_MAX_SUFFIX_LEN, hi - lo - 1), 0, -1):
+        last = words[hi - 1]
+        if last not in _LEGAL_LAST_WORDS and last not in _MISSPELT_LEGAL:
+            sizes: range = range(0)
+        else:
+            sizes = range(min(_MAX_SUFFIX_LEN, hi - lo - 1), 0, -1)
+        for size in sizes:
             tail = tuple(words[hi - size : hi])
             if tail in _LEGAL_SUFFIX_SET or (size == 1 and _is_legal_word(tail[0])):
                 hi -= size
@@ -356,11 +363,11 @@ def _strip_legal(words: list[str]) -> tuple[int, int, bool]:
     return lo + leading_the, hi, leading_the
 
 
-class _Analysis(NamedTuple):
-    words: tuple[str, ...]  # normalised, legal form stripped, stop words kept
-    initials: tuple[bool, ...]  # per word: written as initials ("SMITH A O CORP")
-    abbreviated: tuple[bool, ...]  # per word: written abbreviated ("Tech" for "Technology")
-    leading_the: bool  # the name began with "The", now dropped
+# What _analyse returns: the normalised words (legal form stripped, stop words kept); per word,
+# whether it was written as initials ("SMITH A O CORP") and whether abbreviated ("Tech"); and
+# whether the name began with "The". A plain tuple: the cache keeps tens of thousands of them,
+# and the garbage collector stops watching plain tuples of strings and booleans.
+_Analysis = tuple[tuple[str, ...], tuple[bool, ...], tuple[bool, ...], bool]
 
 
 @lru_cache(maxsize=65536)
@@ -371,17 +378,19 @@ def _analyse(name: str) -> _Analysis:
     if "&" in text or "+" in text:
         text = _AMPERSAND.sub(" and ", text)
     words, initials = _join_initials(_NON_ALNUM.sub(" ", text).split())
-    abbreviated = [w in _ABBREVIATIONS and w not in _SPELLINGS for w in words]
-    words = [_ABBREVIATIONS.get(w, w) for w in words]
+    abbreviated = [False] * len(words)
+    if not _ABBREVIATED_WORDS.isdisjoint(words):
+        abbreviated = [w in _ABBREVIATED_WORDS for w in words]
+        words = [_ABBREVIATIONS.get(w, w) for w in words]
+    elif not _SPELLINGS.isdisjoint(words):
+        words = [_ABBREVIATIONS.get(w, w) for w in words]
     lo, hi, leading_the = _strip_legal(words)
-    return _Analysis(
-        tuple(words[lo:hi]), tuple(initials[lo:hi]), tuple(abbreviated[lo:hi]), leading_the
-    )
+    return tuple(words[lo:hi]), tuple(initials[lo:hi]), tuple(abbreviated[lo:hi]), leading_the
 
 
 def normalize_name(name: str) -> str:
     """Return the company name casefolded, de-accented, without punctuation or legal form."""
-    return " ".join(_analyse(name).words)
+    return " ".join(_analyse(name)[0])
 
 
 def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
@@ -391,7 +400,7 @@ def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
 
 def tokens(name: str) -> tuple[str, ...]:
     """Return the scoring tokens of a name: its normalised words without stop words."""
-    return _key_tokens(_analyse(name).words)
+    return _key_tokens(_analyse(name)[0])
 
 
 def name_key(name: str) -> str:
@@ -414,15 +423,13 @@ _NO_TOKENS: frozenset[str] = frozenset()
 
 def name_forms(name: str) -> NameForms:
     """Return normalize_name, tokens, name_keys, name_orders and abbreviated tokens of a name."""
-    analysis = _analyse(name)
+    words, _, flags, _ = _analyse(name)
     orders = name_orders(name)
     abbreviated = (
-        frozenset(w for w, a in zip(analysis.words, analysis.abbreviated, strict=True) if a)
-        if any(analysis.abbreviated)
-        else _NO_TOKENS
+        frozenset(w for w, a in zip(words, flags, strict=True) if a) if any(flags) else _NO_TOKENS
     )
     return NameForms(
-        " ".join(analysis.words),
+        " ".join(words),
         orders[0] if orders else (),
         name_keys(name),
         orders,
@@ -456,13 +463,13 @@ def _surname_first(words: Sequence[str], initials: Sequence[bool]) -> list[list[
 @lru_cache(maxsize=65536)
 def name_orders(name: str) -> tuple[tuple[str, ...], ...]:
     """Return the tokens of a name followed by its tokens in alternate orders (EDGAR inversions)."""
-    analysis = _analyse(name)
-    primary = _key_tokens(analysis.words)
+    words, initials, _, _ = _analyse(name)
+    primary = _key_tokens(words)
     if not primary:
         return ()
     orders = [primary]
-    for words in _surname_first(analysis.words, analysis.initials):
-        order = _key_tokens(words)
+    for other in _surname_first(words, initials):
+        order = _key_tokens(other)
         if order not in orders:
             orders.append(order)
     return tuple(orders)
@@ -471,7 +478,7 @@ def name_orders(name: str) -> tuple[tuple[str, ...], ...]:
 def name_keys(name: str) -> tuple[str, ...]:
     """Return the primary key of a name followed by alternate keys (EDGAR inversions, "The")."""
     keys = ["".join(order) for order in name_orders(name)]
-    if keys and _analyse(name).leading_the:
+    if keys and _analyse(name)[3]:
         keys.append("the" + keys[0])  # "TheRealReal" is "The RealReal"
     return tuple(dict.fromkeys(k for k in keys if k))
 

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from conflict.name_score import MAX_FUZZY_SCORE, score_names
+from conflict.name_score import MAX_FUZZY_SCORE, ORDER_DIFFERS, score_names
 from conflict.name_words import (
     MAX_PRIOR_IDF,
     MIN_TYPO_LEN,
@@ -282,12 +282,14 @@ class AccountIndex:
             owner = variants.account[vid]
             if owner in taken:
                 continue
-            score, reasons = -1.0, []
             abbreviated = (forms.abbreviated, variants.abbreviated[vid])
-            for order in forms.orders:
-                got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
-                if got > score:
-                    score, reasons = got, why
+            score, reasons = score_names(forms.tokens, variants.tokens[vid], *abbreviated, self)
+            # Only the order of the words depends on the order they are read in.
+            if len(forms.orders) > 1 and ORDER_DIFFERS in reasons:
+                for order in forms.orders[1:]:
+                    got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
+                    if got > score:
+                        score, reasons = got, why
             if score < review_score - 15.0:
                 continue
             current = best.get(owner)

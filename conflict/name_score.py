@@ -26,7 +26,7 @@ from conflict.name_words import (
     token_similarity,
 )
 
-__all__ = ["MAX_FUZZY_SCORE", "Vocabulary", "score_names"]
+__all__ = ["MAX_FUZZY_SCORE", "ORDER_DIFFERS", "Vocabulary", "score_names"]
 
 # One name contained in the other: the shared words must carry this much weight (a distinctive
 # word, or two fairly common ones), so "General" alone never matches "General Motors"; and to be
@@ -43,6 +43,7 @@ _CONTAINED_OTHER_SCORE = 87.0
 _ORDER_PENALTY = 10.0
 # Only exact, alias and domain matches are certain.
 MAX_FUZZY_SCORE = 99.0
+ORDER_DIFFERS = "word order differs"
 
 
 class Vocabulary(Protocol):
@@ -194,7 +195,7 @@ def score_names(
     strong = [q_to_c[i] for i, t in enumerate(query) if q_to_c[i] >= 0 and t not in WEAK_WORDS]
     if any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong)):
         score -= _ORDER_PENALTY
-        reasons.append("word order differs")
+        reasons.append(ORDER_DIFFERS)
     if not reasons:
         reasons.append("same words")
     score = min(score, MAX_FUZZY_SCORE)

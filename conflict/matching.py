@@ -105,8 +105,7 @@ class AccountIndex:
         self._accounts: tuple[Account, ...] = tuple(accounts)
         self._variants = _Variants()
         self._by_domain: dict[str, list[int]] = {}
-        # Lists while building, tuples once built (the collector stops watching tuples of
-        # strings and numbers).
+        # Tuples, not lists: the collector stops watching tuples of strings and numbers.
         self._by_key: dict[str, tuple[int, ...]] = {}  # name key -> variant ids
         self._postings: dict[str, list[int]] = {}  # token (or joined token pair) -> variant ids
         self._neighbours: dict[str, tuple[str, ...]] = {}  # one-deletion form -> vocabulary tokens

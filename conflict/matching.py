@@ -37,7 +37,7 @@ from conflict.name_words import (
     prior_idf,
     token_similarity,
 )
-from conflict.normalize import name_forms, name_keys, normalize_domain
+from conflict.normalize import NameForms, name_forms, normalize_domain
 from conflict.types import Account, AccountMatch, MatchMethod
 
 __all__ = ["AccountIndex"]
@@ -220,7 +220,8 @@ class AccountIndex:
                     )
                 )
 
-        keys = name_keys(name) if name else ()
+        forms = name_forms(name) if name else None
+        keys = forms.keys if forms else ()
         variants = self._variants
         exact: dict[int, tuple[bool, int]] = {}  # account -> (via alias, variant)
         for k_pos, key in enumerate(keys):
@@ -259,11 +260,14 @@ class AccountIndex:
         if results:
             return results
 
-        return self._fuzzy(name, query_domain, district, pc_count, match_score, review_score, taken)
+        if forms is None:
+            return []
+        scores = (match_score, review_score)
+        return self._fuzzy(forms, query_domain, district, pc_count, *scores, taken)
 
     def _fuzzy(
         self,
-        name: str,
+        forms: NameForms,
         query_domain: str | None,
         district: str | None,
         pc_count: int | None,
@@ -271,8 +275,7 @@ class AccountIndex:
         review_score: float,
         taken: set[int],
     ) -> list[AccountMatch]:
-        forms = name_forms(name) if name else None
-        if forms is None or not forms.tokens:
+        if not forms.tokens:
             return []
         candidates = self._candidates(forms.tokens)
         variants = self._variants

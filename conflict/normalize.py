@@ -370,8 +370,7 @@ def _strip_legal(words: list[str]) -> tuple[int, int, bool]:
 _Analysis = tuple[tuple[str, ...], tuple[bool, ...], tuple[bool, ...], bool]
 
 
-@lru_cache(maxsize=65536)
-def _analyse(name: str) -> _Analysis:
+def _analyse_name(name: str) -> _Analysis:
     text = _strip_decorations(_fold_unicode(name or ""))
     if "'" in text:
         text = text.replace("'", "")
@@ -386,6 +385,12 @@ def _analyse(name: str) -> _Analysis:
         words = [_ABBREVIATIONS.get(w, w) for w in words]
     lo, hi, leading_the = _strip_legal(words)
     return tuple(words[lo:hi]), tuple(initials[lo:hi]), tuple(abbreviated[lo:hi]), leading_the
+
+
+# Callers ask about the same names again and again (a list re-check, a form's live pre-check);
+# name_forms, which the account index calls once per name, analyses afresh instead, so a build
+# of 100,000 names does not churn the cache.
+_analyse = lru_cache(maxsize=65536)(_analyse_name)
 
 
 def normalize_name(name: str) -> str:
@@ -423,17 +428,14 @@ _NO_TOKENS: frozenset[str] = frozenset()
 
 def name_forms(name: str) -> NameForms:
     """Return normalize_name, tokens, name_keys, name_orders and abbreviated tokens of a name."""
-    words, _, flags, _ = _analyse(name)
-    orders = name_orders(name)
+    analysis = _analyse_name(name)
+    words, _, flags, _ = analysis
+    orders = _orders(analysis)
     abbreviated = (
         frozenset(w for w, a in zip(words, flags, strict=True) if a) if any(flags) else _NO_TOKENS
     )
     return NameForms(
-        " ".join(words),
-        orders[0] if orders else (),
-        name_keys(name),
-        orders,
-        abbreviated,
+        " ".join(words), orders[0] if orders else (), _keys(orders, analysis), orders, abbreviated
     )
 
 
@@ -460,27 +462,40 @@ def _surname_first(words: Sequence[str], initials: Sequence[bool]) -> list[list[
     return out
 
 
-@lru_cache(maxsize=65536)
-def name_orders(name: str) -> tuple[tuple[str, ...], ...]:
-    """Return the tokens of a name followed by its tokens in alternate orders (EDGAR inversions)."""
-    words, initials, _, _ = _analyse(name)
+def _orders(analysis: _Analysis) -> tuple[tuple[str, ...], ...]:
+    words, initials, _, _ = analysis
     primary = _key_tokens(words)
     if not primary:
         return ()
+    alternates = _surname_first(words, initials)
+    if not alternates:
+        return (primary,)
     orders = [primary]
-    for other in _surname_first(words, initials):
+    for other in alternates:
         order = _key_tokens(other)
         if order not in orders:
             orders.append(order)
     return tuple(orders)
 
 
+def _keys(orders: tuple[tuple[str, ...], ...], analysis: _Analysis) -> tuple[str, ...]:
+    keys = ["".join(order) for order in orders]
+    if keys and analysis[3]:
+        keys.append("the" + keys[0])  # "TheRealReal" is "The RealReal"
+    if len(keys) == 1:
+        return (keys[0],) if keys[0] else ()
+    return tuple(dict.fromkeys(k for k in keys if k))
+
+
+def name_orders(name: str) -> tuple[tuple[str, ...], ...]:
+    """Return the tokens of a name followed by its tokens in alternate orders (EDGAR inversions)."""
+    return _orders(_analyse(name))
+
+
 def name_keys(name: str) -> tuple[str, ...]:
     """Return the primary key of a name followed by alternate keys (EDGAR inversions, "The")."""
-    keys = ["".join(order) for order in name_orders(name)]
-    if keys and _analyse(name)[3]:
-        keys.append("the" + keys[0])  # "TheRealReal" is "The RealReal"
-    return tuple(dict.fromkeys(k for k in keys if k))
+    analysis = _analyse(name)
+    return _keys(_orders(analysis), analysis)
 
 
 def _host_from(value: str) -> str | None:

@@ -36,6 +36,7 @@ _MIN_IDENTIFYING_IDF = 9.0
 _CONTAINED_DESCRIPTOR_SCORE = 94.0
 # Each further descriptive word costs this little: "Cognizant Technology Solutions" is Cognizant.
 _PER_DESCRIPTOR = 1.0
+_MAX_DESCRIPTORS = 2
 # The ceiling for anything uncertain: inside the default review band (85-92), never confident.
 _CONTAINED_OTHER_SCORE = 87.0
 # Order of distinctive tokens differs ("Bank of America" / "America Bank"): a different company
@@ -159,7 +160,9 @@ def score_names(
             trailing = min(missing) > max((j for j in range(len(cand)) if c_sim[j]), default=-1)
         else:
             trailing = min(extra) > max((i for i in range(len(query)) if q_sim[i]), default=-1)
-        if shared >= _MIN_SHARED_WEIGHT and not distinctive_added and identifying and trailing:
+        # Three added words make another company of it ("BlackRock Energy & Resources Trust").
+        descriptive = not distinctive_added and added <= _MAX_DESCRIPTORS and trailing
+        if shared >= _MIN_SHARED_WEIGHT and descriptive and identifying:
             score = max(score, _CONTAINED_DESCRIPTOR_SCORE - _PER_DESCRIPTOR * (added - 1))
             reasons.append("differs only by descriptive words")
         elif shared >= _MIN_SHARED_WEIGHT and added <= 2 and not typos:

@@ -403,6 +403,7 @@ REAL_NAMES = [
     "Iron Horse Acquisitions Corp.",  # another company: the first of the series
     "Royal Caribbean Group",
     "GRAVITY Co., Ltd.",
+    "BlackRock",
 ]
 
 
@@ -462,6 +463,8 @@ def test_real_spellings_of_one_company_match_confidently(
         ("Hilton Grand Vacations Inc.", None),
         # Descriptive words follow the name they describe; these come before it.
         ("Financial Gravity Companies, Inc.", None),
+        # One of the sponsor's funds: three added words make another company.
+        ("BlackRock Energy & Resources Trust", None),
     ],
 )
 def test_real_look_alikes_are_never_confident(

@@ -182,11 +182,13 @@ def number_forms(token: str) -> tuple[str, ...]:
 
 def token_similarity(a: str, b: str, *, known: bool) -> float:
     """Return how alike two different tokens are: a typo's similarity, or 0."""
+    if abs(len(a) - len(b)) > 2:  # neither a typo nor the other number of the word
+        return 0.0
     if b in number_forms(a):
         # "Controls" / "Control" is one word; "Reeds" / "Reed" may well be two names.
         return PLURAL_SIMILARITY if min(len(a), len(b)) >= 6 else _TYPO_BY_LENGTH[5]
     shorter = min(len(a), len(b))
-    if shorter < MIN_TYPO_LEN - 1 or abs(len(a) - len(b)) > 2 or a.isdigit() or b.isdigit():
+    if shorter < MIN_TYPO_LEN - 1 or a.isdigit() or b.isdigit():
         return 0.0
     if shorter < MIN_TYPO_LEN and a[0] != b[0]:
         return 0.0

@@ -31,6 +31,18 @@ from typing import NamedTuple
 
 import tldextract
 
+from conflict.name_tables import (
+    ABBREVIATIONS,
+    FILING_TAGS,
+    GIVEN_NAMES,
+    LEGAL_FORMS_TEXT,
+    LEGAL_PREFIXES_TEXT,
+    LONG_LEGAL_WORDS,
+    SPELLINGS,
+    STOP_WORDS,
+    US_STATES,
+)
+
 __all__ = [
     "FREE_MAIL_DOMAINS",
     "NameForms",
@@ -73,18 +85,8 @@ _SPECIAL_LETTERS = str.maketrans(
 # EDGAR "conformed names" carry the state or country of incorporation and other filing tags after a
 # slash or backslash ("APPLIED MATERIALS INC /DE", "US BANCORP \DE\", "NVE CORP /NEW/"). Only known
 # tags are removed so that names with a real slash ("Cullen/Frost Bankers", "M/I Homes") survive.
-_US_STATES = (
-    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj"
-    " nm ny nc nd oh ok or pa pr ri sc sd tn tx ut vt va wa wv wi wy"
-)
-_CA_PROVINCES = "ab bc mb nb nl ns nt nu on pe qc sk yt"
-_FILING_TAGS = [
-    *f"{_US_STATES} {_CA_PROVINCES} new old adr ads can cn hk uk fi bvi ats del delaware".split(),
-    *["ci", "cayman", "bermuda"],
-    *("cayman islands", "marshall islands", "british virgin islands"),
-]
 _TAG_ALT = "|".join(
-    sorted((re.escape(t).replace(r"\ ", r"\s+") for t in set(_FILING_TAGS)), key=len, reverse=True)
+    sorted((re.escape(t).replace(r"\ ", r"\s+") for t in set(FILING_TAGS)), key=len, reverse=True)
 )
 _TRAILING_TAG = re.compile(rf"\s*[/\\]\s*(?:{_TAG_ALT})?\s*[/\\]?\s*$", re.IGNORECASE)
 _ADR_TAG = re.compile(r"\s*[/\\]\s*ad[rs]s?\b\s*[/\\]?", re.IGNORECASE)
@@ -100,116 +102,8 @@ _SHARE_CLASS_TAIL = re.compile(r"\s*[-,]?\s*\b(?:class|cl)\s+[a-z]\b\s*$", re.IG
 _AMPERSAND = re.compile(r"\s*[&+]\s*")
 _NON_ALNUM = re.compile(r"[^\w]+|_+")
 
-_ABBREVIATIONS: dict[str, str] = {
-    "intl": "international",
-    "internat": "international",
-    "mfg": "manufacturing",
-    "mfrs": "manufacturers",
-    "tech": "technology",
-    "techs": "technologies",
-    "svc": "services",
-    "svcs": "services",
-    "serv": "services",
-    "hldg": "holding",
-    "hldgs": "holdings",
-    "hlds": "holdings",
-    "hlgs": "holdings",
-    "natl": "national",
-    "nat'l": "national",
-    "assn": "association",
-    "assoc": "association",
-    "bros": "brothers",
-    "sys": "systems",
-    "grp": "group",
-    "mgmt": "management",
-    "mgt": "management",
-    "inds": "industries",
-    "cos": "companies",
-    "labs": "laboratories",
-    "lab": "laboratory",
-    "ctr": "center",
-    "ctrs": "centers",
-    "centre": "center",
-    "centres": "centers",
-    "finl": "financial",
-    "fin": "financial",
-    "svgs": "savings",
-    "bk": "bank",
-    "bancorporation": "bancorp",
-    "elec": "electric",
-    "chem": "chemical",
-    "pharm": "pharmaceuticals",
-    "pharma": "pharmaceuticals",
-    "prods": "products",
-    "pptys": "properties",
-    "ppty": "property",
-    "rlty": "realty",
-    "mtg": "mortgage",
-    "mkts": "markets",
-    "commun": "communications",
-    "comms": "communications",
-    "engr": "engineering",
-    "pwr": "power",
-    "amer": "american",
-    "tr": "trust",
-    "ins": "insurance",
-    "invt": "investment",
-    "invts": "investments",
-    "dept": "department",
-    "univ": "university",
-    "resrc": "resources",
-    "resrcs": "resources",
-    "ltd": "limited",
-    # Inside a name ("Packaging Corp of America") these are words, not legal forms to strip.
-    "corp": "corporation",
-    "inc": "incorporated",
-}
-
-# Legal forms, as token sequences after punctuation handling (so "S.A. de C.V." is "sa de cv",
-# "A/S" is "as", "L.L.C." is "llc"). Curated from the legal-form tables of the DNB name_matching
-# and cleanco projects, limited to forms seen on real company lists. Only removed at the end of a
-# name, so "Limited Edition Products Ltd" keeps its first "Limited".
-_LEGAL_FORMS_TEXT = """
-inc, incorporated, incorporation, corp, corporation, co, company, companys, limited, llc, llp,
-lllp, lp, pllc, plc,
-pte, pty, pvt, ltda, lda, gmbh, mbh, ag, kg, kgaa, ohg, gbr, ug, se, sa, sas, sasu, sarl, sarlu,
-eurl, snc, sca, scs, scop, sprl, bvba, cvba, nv, bv, vof, ab, oy, oyj, asa, as, aps, amba, kb, spa,
-sapa, srl, srls, scrl, slu, sau, sae, sab, sapi, kk, gk, bhd, sdn bhd, tbk, pjsc, ojsc, cjsc, jsc,
-oao, ooo, zao, pao, sro, spolka, spolka akcyjna, sk, spol sro, zoo, sp zoo, sp z oo, doo, nyrt,
-zrt, kft, uab, tov, ulc, pc, na, national association,
-saog, saoc, pte limited, pty limited, pvt limited, private limited, co limited, limited partnership,
-public limited, limited liability company, public limited company, private limited company,
-sociedad anonima,
-aktiengesellschaft, aktiebolag, aktieselskab, naamloze vennootschap, besloten vennootschap,
-societe anonyme, societa per azioni, kabushiki kaisha, sa de cv, sab de cv, sapi de cv, s de rl,
-s de rl de cv, de cv, sacv, sab cv, saa, saic, saci, sacifia, sacifya, sca de cv, kgaa, ag co kg,
-gmbh co kg,
-gmbh and co kg, and co kg, co kg, lc
-"""
-# Spelling variants in the abbreviation table: they name the same form of the word.
-_SPELLINGS = frozenset({"centre", "centres", "bancorporation", "ltd", "corp", "inc"})
-_ABBREVIATED_WORDS = frozenset(_ABBREVIATIONS) - _SPELLINGS
-_STATE_SET = frozenset(_US_STATES.split())
-# Common given names, so EDGAR's surname-first names ("SCHWAB CHARLES CORP") can be turned round.
-_GIVEN_NAMES_TEXT = """
-aaron adam alan albert alexander alfred alice allen amy andrew ann anna anne anthony arthur barbara
-benjamin bernard betty brian bruce carl carol carolyn catherine charles charlotte christopher
-clara clarence daniel david dennis donald dorothy douglas earl edward edwin eli elizabeth ellen
-emily emma eric ernest eugene evelyn frances francis frank fred frederick gary george gerald
-gordon grace gregory harold harriet harry harvey helen henry herbert howard hugh irving jack
-jacob james jane janet jean jeffrey jennifer jerome jerry jesse joan john jonathan joseph joyce
-judith julia julian julius karen katherine kenneth kevin larry laura lawrence leo leon leonard
-leslie lewis linda lloyd louis louise lucy margaret maria marie marilyn marion mark martha mary
-matthew maurice max melvin michael milton nancy nathan nicholas norman oliver oscar patricia
-patrick paul peter philip ralph ray raymond rebecca richard robert roger ronald rose roy ruth
-samuel sandra sarah sidney stephen steven susan thomas timothy victor vincent walter warren
-wayne william
-"""
-_GIVEN_NAMES = frozenset(_GIVEN_NAMES_TEXT.split())
-# A few legal forms come before the name ("OAO Tatneft", "PT Bank Mandiri", "AB Volvo").
-_LEGAL_PREFIXES_TEXT = "oao ooo zao pao pjsc ojsc cjsc jsc pt ab oy tov"
-# Tokens dropped from keys and scoring; they carry no identity.
-STOP_WORDS: frozenset[str] = frozenset({"the", "and", "of", "de", "la", "le", "et", "y"})
+_ABBREVIATED_WORDS = frozenset(ABBREVIATIONS) - SPELLINGS
+_STATE_SET = frozenset(US_STATES.split())
 # Tail words that follow "co" in "Merck & Co" or "JPMorgan Chase & Co" leave a dangling "and".
 _DANGLING = frozenset({"and", "of", "the", "de", "y", "et"})
 
@@ -220,13 +114,11 @@ def _build_phrases(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted(phrases, key=len, reverse=True))
 
 
-_LEGAL_SUFFIXES = _build_phrases(_LEGAL_FORMS_TEXT)
+_LEGAL_SUFFIXES = _build_phrases(LEGAL_FORMS_TEXT)
 _LEGAL_SUFFIX_SET = frozenset(_LEGAL_SUFFIXES)
 _MAX_SUFFIX_LEN = max(len(p) for p in _LEGAL_SUFFIXES)
 _LEGAL_LAST_WORDS = frozenset(p[-1] for p in _LEGAL_SUFFIXES)  # most names end in none of these
-_LEGAL_PREFIX_SET = frozenset(_LEGAL_PREFIXES_TEXT.split())
-# Long legal words are often misspelt ("Corporaton"); one edit away still counts as the legal form.
-_LONG_LEGAL_WORDS = ("corporation", "incorporated", "limited", "company", "aktiengesellschaft")
+_LEGAL_PREFIX_SET = frozenset(LEGAL_PREFIXES_TEXT.split())
 
 
 def _one_edit(word: str) -> set[str]:
@@ -241,7 +133,7 @@ def _one_edit(word: str) -> set[str]:
 
 
 # Every spelling one edit away from a long legal word, computed once: a set lookup per word.
-_MISSPELT_LEGAL = frozenset(v for form in _LONG_LEGAL_WORDS for v in _one_edit(form) if len(v) >= 6)
+_MISSPELT_LEGAL = frozenset(v for form in LONG_LEGAL_WORDS for v in _one_edit(form) if len(v) >= 6)
 
 
 def _is_legal_word(word: str) -> bool:
@@ -380,9 +272,9 @@ def _analyse_name(name: str) -> _Analysis:
     abbreviated = [False] * len(words)
     if not _ABBREVIATED_WORDS.isdisjoint(words):
         abbreviated = [w in _ABBREVIATED_WORDS for w in words]
-        words = [_ABBREVIATIONS.get(w, w) for w in words]
-    elif not _SPELLINGS.isdisjoint(words):
-        words = [_ABBREVIATIONS.get(w, w) for w in words]
+        words = [ABBREVIATIONS.get(w, w) for w in words]
+    elif not SPELLINGS.isdisjoint(words):
+        words = [ABBREVIATIONS.get(w, w) for w in words]
     lo, hi, leading_the = _strip_legal(words)
     return tuple(words[lo:hi]), tuple(initials[lo:hi]), tuple(abbreviated[lo:hi]), leading_the
 
@@ -454,9 +346,9 @@ def _surname_first(words: Sequence[str], initials: Sequence[bool]) -> list[list[
             out.append([words[1], words[0], *words[2:]])
             if len(words) >= 3 and not initials[2]:
                 out.append([words[1], words[2], words[0], *words[3:]])
-    if words[1] in _GIVEN_NAMES and words[0] not in _GIVEN_NAMES:
+    if words[1] in GIVEN_NAMES and words[0] not in GIVEN_NAMES:
         end = 2
-        while end < len(words) and (initials[end] or words[end] in _GIVEN_NAMES):
+        while end < len(words) and (initials[end] or words[end] in GIVEN_NAMES):
             end += 1
         out.append([*words[1:end], words[0], *words[end:]])
     return out

@@ -72,10 +72,11 @@ concept:6 columbus:6 diamond:6 in:6 marine:6 engineering:6 battery:6 high:6 gene
 top:6 wireless:6 capstone:6 sa:6
 """
 
-# Words that describe rather than identify: a name with or without them is the same company.
+# Words that describe rather than identify: a name with or without them is the same company
+# ("REIT" names a real-estate trust's tax form, as "Trust" does).
 _WEAK_WORDS_TEXT = """
 holding holdings group company corp international global worldwide enterprise brand plc llc ltd
-limited incorporated inc co trust
+limited incorporated inc co trust reit
 """
 WEAK_WORDS: frozenset[str] = frozenset(_WEAK_WORDS_TEXT.split())
 LEGALISH: frozenset[str] = frozenset(

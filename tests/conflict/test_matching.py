@@ -404,6 +404,7 @@ REAL_NAMES = [
     "Royal Caribbean Group",
     "GRAVITY Co., Ltd.",
     "BlackRock",
+    "Medalist Diversified, Inc.",
 ]
 
 
@@ -440,6 +441,7 @@ def real_index() -> AccountIndex:
         ("CTW Cayman", "CTW", MatchMethod.FUZZY),
         ("California BanCorp CA", "California BanCorp", MatchMethod.FUZZY),
         ("Iron Horse Acquisitions Corp. II", "Iron Horse Acquisitions II Corp.", MatchMethod.FUZZY),
+        ("Medalist Diversified REIT, Inc.", "Medalist Diversified, Inc.", MatchMethod.FUZZY),
     ],
 )
 def test_real_spellings_of_one_company_match_confidently(

@@ -6,34 +6,52 @@ A name goes through these steps (each keeps the meaning of the name, only its sp
 
 1. Unicode: NFKD, combining marks dropped, a few letters NFKD leaves alone (ø, ł, æ, ß) spelled out,
    casefolded.
-2. EDGAR decorations: state/country tags (``/DE/``, ``\\MD\\``, ``/NEW/``, ``/ADR``) and share-class
-   or article parentheticals (``(Class A)``, ``(The)``) removed.
+2. EDGAR decorations: state/country tags (``/DE/``, ``\\MD\\``, ``/NEW/``, ``/ADR``, ``(S.C.)``,
+   a bare ``DE`` after the legal form) and share-class or article parentheticals (``(Class A)``,
+   ``(The)``) removed.
 3. Punctuation: ``&`` and ``+`` become "and"; apostrophes vanish ("McDonald's" -> "mcdonalds");
    other punctuation separates words; runs of single letters join ("A.O." -> "ao", "U.S." -> "us",
    "S.p.A." -> "spa"), so dotted and undotted spellings agree.
-4. Abbreviations expand (intl -> international, mfg -> manufacturing, ...).
+4. Abbreviations expand (intl -> international, mfg -> manufacturing, ...); the words that were
+   abbreviated are remembered, since "Tech" stands for "Technology" but not for "Technologies".
 5. Legal forms are stripped from the end (and a few that precede the name, such as "OAO" or "PT"),
    repeatedly, but never down to nothing; a trailing "com" (from "Amazon.com") goes with them.
    "Holdings" and "Group" are kept: they tell companies apart, and the matcher weighs them lightly.
 
 ``tokens`` and the keys go one step further: stop words ("the", "and", "of") are dropped, so
-"AT&T", "AT and T" and "AT & T Inc." all have the key "att".
+"AT&T", "AT and T" and "AT & T Inc." all have the key "att". ``name_orders`` and ``name_keys`` add
+the everyday order of EDGAR's surname-first names ("SCHWAB CHARLES CORP", "SMITH A O CORP").
 """
 
 import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import NamedTuple
 
 import tldextract
 
+from conflict.name_tables import (
+    ABBREVIATIONS,
+    FILING_TAGS,
+    GIVEN_NAMES,
+    LEGAL_FORMS_TEXT,
+    LEGAL_PREFIXES_TEXT,
+    LONG_LEGAL_WORDS,
+    SPELLINGS,
+    STOP_WORDS,
+    US_STATES,
+)
+
 __all__ = [
     "FREE_MAIL_DOMAINS",
+    "NameForms",
     "customer_key",
     "is_valid_domain",
     "name_forms",
     "name_key",
     "name_keys",
+    "name_orders",
     "normalize_domain",
     "normalize_name",
     "tokens",
@@ -67,18 +85,8 @@ _SPECIAL_LETTERS = str.maketrans(
 # EDGAR "conformed names" carry the state or country of incorporation and other filing tags after a
 # slash or backslash ("APPLIED MATERIALS INC /DE", "US BANCORP \DE\", "NVE CORP /NEW/"). Only known
 # tags are removed so that names with a real slash ("Cullen/Frost Bankers", "M/I Homes") survive.
-_US_STATES = (
-    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj"
-    " nm ny nc nd oh ok or pa pr ri sc sd tn tx ut vt va wa wv wi wy"
-)
-_CA_PROVINCES = "ab bc mb nb nl ns nt nu on pe qc sk yt"
-_FILING_TAGS = [
-    *f"{_US_STATES} {_CA_PROVINCES} new old adr ads can cn hk uk fi bvi ats del delaware".split(),
-    *["ci", "cayman", "bermuda"],
-    *("cayman islands", "marshall islands", "british virgin islands"),
-]
 _TAG_ALT = "|".join(
-    sorted((re.escape(t).replace(r"\ ", r"\s+") for t in set(_FILING_TAGS)), key=len, reverse=True)
+    sorted((re.escape(t).replace(r"\ ", r"\s+") for t in set(FILING_TAGS)), key=len, reverse=True)
 )
 _TRAILING_TAG = re.compile(rf"\s*[/\\]\s*(?:{_TAG_ALT})?\s*[/\\]?\s*$", re.IGNORECASE)
 _ADR_TAG = re.compile(r"\s*[/\\]\s*ad[rs]s?\b\s*[/\\]?", re.IGNORECASE)
@@ -94,96 +102,8 @@ _SHARE_CLASS_TAIL = re.compile(r"\s*[-,]?\s*\b(?:class|cl)\s+[a-z]\b\s*$", re.IG
 _AMPERSAND = re.compile(r"\s*[&+]\s*")
 _NON_ALNUM = re.compile(r"[^\w]+|_+")
 
-_ABBREVIATIONS: dict[str, str] = {
-    "intl": "international",
-    "internat": "international",
-    "mfg": "manufacturing",
-    "mfrs": "manufacturers",
-    "tech": "technology",
-    "techs": "technologies",
-    "svc": "services",
-    "svcs": "services",
-    "serv": "services",
-    "hldg": "holding",
-    "hldgs": "holdings",
-    "hlds": "holdings",
-    "hlgs": "holdings",
-    "natl": "national",
-    "nat'l": "national",
-    "assn": "association",
-    "assoc": "association",
-    "bros": "brothers",
-    "sys": "systems",
-    "grp": "group",
-    "mgmt": "management",
-    "mgt": "management",
-    "inds": "industries",
-    "cos": "companies",
-    "labs": "laboratories",
-    "lab": "laboratory",
-    "ctr": "center",
-    "ctrs": "centers",
-    "centre": "center",
-    "centres": "centers",
-    "finl": "financial",
-    "fin": "financial",
-    "svgs": "savings",
-    "bk": "bank",
-    "bancorporation": "bancorp",
-    "elec": "electric",
-    "chem": "chemical",
-    "pharm": "pharmaceuticals",
-    "pharma": "pharmaceuticals",
-    "prods": "products",
-    "pptys": "properties",
-    "ppty": "property",
-    "rlty": "realty",
-    "mtg": "mortgage",
-    "mkts": "markets",
-    "commun": "communications",
-    "comms": "communications",
-    "engr": "engineering",
-    "pwr": "power",
-    "amer": "american",
-    "tr": "trust",
-    "ins": "insurance",
-    "invt": "investment",
-    "invts": "investments",
-    "dept": "department",
-    "univ": "university",
-    "resrc": "resources",
-    "resrcs": "resources",
-    "ltd": "limited",
-    # Inside a name ("Packaging Corp of America") these are words, not legal forms to strip.
-    "corp": "corporation",
-    "inc": "incorporated",
-}
-
-# Legal forms, as token sequences after punctuation handling (so "S.A. de C.V." is "sa de cv",
-# "A/S" is "as", "L.L.C." is "llc"). Curated from the legal-form tables of the DNB name_matching
-# and cleanco projects, limited to forms seen on real company lists. Only removed at the end of a
-# name, so "Limited Edition Products Ltd" keeps its first "Limited".
-_LEGAL_FORMS_TEXT = """
-inc, incorporated, incorporation, corp, corporation, co, company, companys, limited, llc, llp,
-lllp, lp, pllc, plc,
-pte, pty, pvt, ltda, lda, gmbh, mbh, ag, kg, kgaa, ohg, gbr, ug, se, sa, sas, sasu, sarl, sarlu,
-eurl, snc, sca, scs, scop, sprl, bvba, cvba, nv, bv, vof, ab, oy, oyj, asa, as, aps, amba, kb, spa,
-sapa, srl, srls, scrl, slu, sau, sae, sab, sapi, kk, gk, bhd, sdn bhd, tbk, pjsc, ojsc, cjsc, jsc,
-oao, ooo, zao, pao, sro, spolka, spolka akcyjna, sk, spol sro, zoo, sp zoo, sp z oo, doo, nyrt,
-zrt, kft, uab, tov, ulc, pc, na,
-saog, saoc, pte limited, pty limited, pvt limited, private limited, co limited, limited partnership,
-public limited, limited liability company, public limited company, private limited company,
-sociedad anonima,
-aktiengesellschaft, aktiebolag, aktieselskab, naamloze vennootschap, besloten vennootschap,
-societe anonyme, societa per azioni, kabushiki kaisha, sa de cv, sab de cv, sapi de cv, s de rl,
-s de rl de cv, de cv, sacv, sab cv, saa, saic, saci, sacifia, sacifya, sca de cv, kgaa, ag co kg,
-gmbh co kg,
-gmbh and co kg, and co kg, co kg, lc
-"""
-# A few legal forms come before the name ("OAO Tatneft", "PT Bank Mandiri", "AB Volvo").
-_LEGAL_PREFIXES_TEXT = "oao ooo zao pao pjsc ojsc cjsc jsc pt ab oy tov"
-# Tokens dropped from keys and scoring; they carry no identity.
-STOP_WORDS: frozenset[str] = frozenset({"the", "and", "of", "de", "la", "le", "et", "y"})
+_ABBREVIATED_WORDS = frozenset(ABBREVIATIONS) - SPELLINGS
+_STATE_SET = frozenset(US_STATES.split())
 # Tail words that follow "co" in "Merck & Co" or "JPMorgan Chase & Co" leave a dangling "and".
 _DANGLING = frozenset({"and", "of", "the", "de", "y", "et"})
 
@@ -194,12 +114,11 @@ def _build_phrases(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted(phrases, key=len, reverse=True))
 
 
-_LEGAL_SUFFIXES = _build_phrases(_LEGAL_FORMS_TEXT)
+_LEGAL_SUFFIXES = _build_phrases(LEGAL_FORMS_TEXT)
 _LEGAL_SUFFIX_SET = frozenset(_LEGAL_SUFFIXES)
 _MAX_SUFFIX_LEN = max(len(p) for p in _LEGAL_SUFFIXES)
-_LEGAL_PREFIX_SET = frozenset(_LEGAL_PREFIXES_TEXT.split())
-# Long legal words are often misspelt ("Corporaton"); one edit away still counts as the legal form.
-_LONG_LEGAL_WORDS = ("corporation", "incorporated", "limited", "company", "aktiengesellschaft")
+_LEGAL_LAST_WORDS = frozenset(p[-1] for p in _LEGAL_SUFFIXES)  # most names end in none of these
+_LEGAL_PREFIX_SET = frozenset(LEGAL_PREFIXES_TEXT.split())
 
 
 def _one_edit(word: str) -> set[str]:
@@ -214,7 +133,7 @@ def _one_edit(word: str) -> set[str]:
 
 
 # Every spelling one edit away from a long legal word, computed once: a set lookup per word.
-_MISSPELT_LEGAL = frozenset(v for form in _LONG_LEGAL_WORDS for v in _one_edit(form) if len(v) >= 6)
+_MISSPELT_LEGAL = frozenset(v for form in LONG_LEGAL_WORDS for v in _one_edit(form) if len(v) >= 6)
 
 
 def _is_legal_word(word: str) -> bool:
@@ -268,7 +187,10 @@ def _strip_decorations(text: str) -> str:
             break
         text = stripped
     return _PARENTHETICAL.sub(
-        lambda m: " " if _DROP_PARENTHETICAL.match(m.group(1)) else f" {m.group(1)} ", text
+        lambda m: (
+            " " if _DROP_PARENTHETICAL.match(m.group(1).replace(".", "")) else f" {m.group(1)} "
+        ),
+        text,
     )
 
 
@@ -293,56 +215,79 @@ def _join_initials(words: list[str]) -> tuple[list[str], list[bool]]:
     return out, initials
 
 
-def _strip_legal(words: list[str]) -> list[str]:
-    # Suffixes first, repeatedly ("Foo Holdings Co., Ltd." -> "foo holdings"), then the trailing
-    # "com" of "Amazon.com", then prefixes; never strip a name down to nothing.
+def _is_legal_with_state(word: str) -> bool:
+    return len(word) >= 5 and word[-2:] in _STATE_SET and _is_legal_word(word[:-2])
+
+
+def _strip_legal(words: list[str]) -> tuple[int, int, bool]:
+    # Return the span of words kept, and whether a leading "The" went. Suffixes first, repeatedly
+    # ("Foo Holdings Co., Ltd." -> "foo holdings"), then the trailing "com" of "Amazon.com", then
+    # prefixes; never strip a name down to nothing.
+    lo, hi = 0, len(words)
+    # A bare state tag after the legal form ("BROADWAY FINANCIAL CORP DE", "LIFECORE ..., INC. DE"),
+    # or glued to it once the slash is lost ("GLADSTONE INVESTMENT CORPORATIONDE").
+    bare = hi > 2 and words[-1] in _STATE_SET and _is_legal_word(words[-2])
+    if bare or (hi > 1 and _is_legal_with_state(words[-1])):
+        hi -= 1
     changed = True
-    while changed and len(words) > 1:
+    while changed and hi - lo > 1:
         changed = False
-        for size in range(min(_MAX_SUFFIX_LEN, len(words) - 1), 0, -1):
-            tail = tuple(words[-size:])
+        last = words[hi - 1]
+        if last not in _LEGAL_LAST_WORDS and last not in _MISSPELT_LEGAL:
+            sizes: range = range(0)
+        else:
+            sizes = range(min(_MAX_SUFFIX_LEN, hi - lo - 1), 0, -1)
+        for size in sizes:
+            tail = tuple(words[hi - size : hi])
             if tail in _LEGAL_SUFFIX_SET or (size == 1 and _is_legal_word(tail[0])):
-                words = words[:-size]
+                hi -= size
                 changed = True
                 break
-        while len(words) > 1 and words[-1] in _DANGLING:
-            words = words[:-1]
+        while hi - lo > 1 and words[hi - 1] in _DANGLING:
+            hi -= 1
             changed = True
-        if len(words) > 1 and words[-1] == "com":
-            words = words[:-1]
+        if hi - lo > 1 and words[hi - 1] == "com":
+            hi -= 1
             changed = True
-    while len(words) > 1 and words[0] in _LEGAL_PREFIX_SET:
-        words = words[1:]
-    if len(words) > 1 and words[0] == "the":
-        words = words[1:]
-    return words
+    while hi - lo > 1 and words[lo] in _LEGAL_PREFIX_SET:
+        lo += 1
+    leading_the = hi - lo > 1 and words[lo] == "the"
+    return lo + leading_the, hi, leading_the
 
 
-@lru_cache(maxsize=65536)
-def _analyse(name: str) -> tuple[tuple[str, ...], tuple[bool, ...]]:
-    # The normalised words and, per word, whether it was written as initials ("SMITH A O CORP").
+# What _analyse returns: the normalised words (legal form stripped, stop words kept); per word,
+# whether it was written as initials ("SMITH A O CORP") and whether abbreviated ("Tech"); and
+# whether the name began with "The". A plain tuple: the cache keeps tens of thousands of them,
+# and the garbage collector stops watching plain tuples of strings and booleans.
+_Analysis = tuple[tuple[str, ...], tuple[bool, ...], tuple[bool, ...], bool]
+
+
+def _analyse_name(name: str) -> _Analysis:
     text = _strip_decorations(_fold_unicode(name or ""))
     if "'" in text:
         text = text.replace("'", "")
     if "&" in text or "+" in text:
         text = _AMPERSAND.sub(" and ", text)
     words, initials = _join_initials(_NON_ALNUM.sub(" ", text).split())
-    words = [_ABBREVIATIONS.get(w, w) for w in words]
-    kept = _strip_legal(words)
-    # _strip_legal only removes from the ends, so find where the kept words sit in the original.
-    start = 0 if kept == words[: len(kept)] else words.index(kept[0]) if kept else 0
-    if words[start : start + len(kept)] != kept:
-        start = next(i for i in range(len(words)) if words[i : i + len(kept)] == kept)
-    return tuple(kept), tuple(initials[start : start + len(kept)])
+    abbreviated = [False] * len(words)
+    if not _ABBREVIATED_WORDS.isdisjoint(words):
+        abbreviated = [w in _ABBREVIATED_WORDS for w in words]
+        words = [ABBREVIATIONS.get(w, w) for w in words]
+    elif not SPELLINGS.isdisjoint(words):
+        words = [ABBREVIATIONS.get(w, w) for w in words]
+    lo, hi, leading_the = _strip_legal(words)
+    return tuple(words[lo:hi]), tuple(initials[lo:hi]), tuple(abbreviated[lo:hi]), leading_the
 
 
-def _words(name: str) -> list[str]:
-    return list(_analyse(name)[0])
+# Callers ask about the same names again and again (a list re-check, a form's live pre-check);
+# name_forms, which the account index calls once per name, analyses afresh instead, so a build
+# of 100,000 names does not churn the cache.
+_analyse = lru_cache(maxsize=65536)(_analyse_name)
 
 
 def normalize_name(name: str) -> str:
     """Return the company name casefolded, de-accented, without punctuation or legal form."""
-    return " ".join(_words(name))
+    return " ".join(_analyse(name)[0])
 
 
 def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
@@ -352,7 +297,7 @@ def _key_tokens(words: Sequence[str]) -> tuple[str, ...]:
 
 def tokens(name: str) -> tuple[str, ...]:
     """Return the scoring tokens of a name: its normalised words without stop words."""
-    return _key_tokens(list(_analyse(name)[0]))
+    return _key_tokens(_analyse(name)[0])
 
 
 def name_key(name: str) -> str:
@@ -360,29 +305,89 @@ def name_key(name: str) -> str:
     return "".join(tokens(name))
 
 
-def name_forms(name: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
-    """Return normalize_name, tokens and name_keys of a name in one pass."""
-    words, _ = _analyse(name)
-    return " ".join(words), _key_tokens(words), name_keys(name)
+class NameForms(NamedTuple):
+    """The forms of one name the account index needs, computed in one pass."""
+
+    text: str  # normalize_name
+    tokens: tuple[str, ...]  # tokens
+    keys: tuple[str, ...]  # name_keys
+    orders: tuple[tuple[str, ...], ...]  # name_orders
+    abbreviated: frozenset[str]  # tokens written abbreviated ("technology" from "Tech")
 
 
-def name_keys(name: str) -> tuple[str, ...]:
-    """Return the primary key of a name followed by alternate keys (EDGAR inverted initials)."""
-    words, initials = _analyse(name)
-    keys = ["".join(_key_tokens(words))]
+_NO_TOKENS: frozenset[str] = frozenset()
+
+
+def name_forms(name: str) -> NameForms:
+    """Return normalize_name, tokens, name_keys, name_orders and abbreviated tokens of a name."""
+    analysis = _analyse_name(name)
+    words, _, flags, _ = analysis
+    orders = _orders(analysis)
+    abbreviated = (
+        frozenset(w for w, a in zip(words, flags, strict=True) if a) if any(flags) else _NO_TOKENS
+    )
+    return NameForms(
+        " ".join(words), orders[0] if orders else (), _keys(orders, analysis), orders, abbreviated
+    )
+
+
+def _surname_first(words: Sequence[str], initials: Sequence[bool]) -> list[list[str]]:
     # EDGAR files people-named companies surname first: "SMITH A O CORP" is A. O. Smith,
     # "HUNT J B TRANSPORT SERVICES" is J.B. Hunt Transport Services, "PRICE T ROWE GROUP" is
-    # T. Rowe Price Group. Each alternate puts the surname back after the given names.
-    if len(words) >= 2 and not initials[0] and len(words[0]) > 2 and "and" not in words:
+    # T. Rowe Price Group, "SCHWAB CHARLES CORP" is Charles Schwab, and the S&P list writes
+    # "Lilly (Eli)". Each alternate puts the surname back after the given names.
+    if len(words) < 2 or initials[0] or len(words[0]) <= 2:
+        return []
+    out: list[list[str]] = []
+    if "and" not in words:
         if initials[-1]:
-            keys.append("".join(_key_tokens([words[-1], *words[:-1]])))
+            out.append([words[-1], *words[:-1]])
         if initials[1]:
-            keys.append("".join(_key_tokens([words[1], words[0], *words[2:]])))
+            out.append([words[1], words[0], *words[2:]])
             if len(words) >= 3 and not initials[2]:
-                keys.append("".join(_key_tokens([words[1], words[2], words[0], *words[3:]])))
+                out.append([words[1], words[2], words[0], *words[3:]])
+    if words[1] in GIVEN_NAMES and words[0] not in GIVEN_NAMES:
+        end = 2
+        while end < len(words) and (initials[end] or words[end] in GIVEN_NAMES):
+            end += 1
+        out.append([*words[1:end], words[0], *words[end:]])
+    return out
+
+
+def _orders(analysis: _Analysis) -> tuple[tuple[str, ...], ...]:
+    words, initials, _, _ = analysis
+    primary = _key_tokens(words)
+    if not primary:
+        return ()
+    alternates = _surname_first(words, initials)
+    if not alternates:
+        return (primary,)
+    orders = [primary]
+    for other in alternates:
+        order = _key_tokens(other)
+        if order not in orders:
+            orders.append(order)
+    return tuple(orders)
+
+
+def _keys(orders: tuple[tuple[str, ...], ...], analysis: _Analysis) -> tuple[str, ...]:
+    keys = ["".join(order) for order in orders]
+    if keys and analysis[3]:
+        keys.append("the" + keys[0])  # "TheRealReal" is "The RealReal"
     if len(keys) == 1:
         return (keys[0],) if keys[0] else ()
     return tuple(dict.fromkeys(k for k in keys if k))
+
+
+def name_orders(name: str) -> tuple[tuple[str, ...], ...]:
+    """Return the tokens of a name followed by its tokens in alternate orders (EDGAR inversions)."""
+    return _orders(_analyse(name))
+
+
+def name_keys(name: str) -> tuple[str, ...]:
+    """Return the primary key of a name followed by alternate keys (EDGAR inversions, "The")."""
+    analysis = _analyse(name)
+    return _keys(_orders(analysis), analysis)
 
 
 def _host_from(value: str) -> str | None:

@@ -1,6 +1,7 @@
 """The account index: method order, evidence, look-alikes, accuracy on real name variants."""
 
 import csv
+import gc
 import json
 import random
 from collections.abc import Iterable
@@ -57,6 +58,18 @@ def index() -> AccountIndex:
 def best(found: list[AccountMatch]) -> AccountMatch:
     assert found, "expected a match"
     return found[0]
+
+
+def test_build_leaves_the_garbage_collector_as_it_was() -> None:
+    assert gc.isenabled()
+    AccountIndex.build(LIST, None)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        AccountIndex.build(LIST, None)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_implements_the_protocol(index: AccountIndex) -> None:
@@ -290,9 +303,11 @@ def test_recall_and_precision_on_real_name_variants(
     idx, queries = real_list
     recall, flagged, precision, positives = _score(idx, queries)
     assert positives > 700
-    # Measured: recall 0.967, flagged 0.988, precision 0.997 (bench/matching.py has more).
-    assert recall >= 0.95, recall
-    assert flagged >= 0.975, flagged
+    # Measured: recall 0.975, flagged 0.991, precision 0.997 (bench/matching.py has more). The
+    # rest are renames and subsidiaries ("Deckers Outdoor" / "Deckers Brands"), the BNY acronym,
+    # and listed names plus a word that may name another company ("Domino's Pizza"), in review.
+    assert recall >= 0.97, recall
+    assert flagged >= 0.985, flagged
     assert precision >= 0.99, precision
 
 
@@ -336,3 +351,147 @@ def test_easonanalytica_labelled_pairs() -> None:
         found = AccountIndex.build([Account(1, "X", x)], None).match(y)
         hits += bool(found and found[0].confident)
     assert hits >= 38, hits
+
+
+def test_names_made_of_common_words_are_found_on_a_long_list() -> None:
+    # On a long list industry words are too common to gather candidates from one at a time, and
+    # a rarer neighbour ("Quaker Chemical" for "chemicals", "Groupe" for "group") gathers first.
+    filler = [
+        f"Stem{i:04d} {word}"
+        for word in ("Air", "Products", "Chemicals", "Interactive", "Brokers")
+        for i in range(450)
+    ]
+    names = [*filler, "Quaker Chemical", "Groupe Danone", "Air Products", "Interactive Brokers"]
+    idx = AccountIndex.build([Account(i, str(i), n) for i, n in enumerate(names)], None)
+    for query, expected in [
+        ("Air Products & Chemicals, Inc.", "Air Products"),
+        ("Interactive Brokers Group, Inc.", "Interactive Brokers"),
+    ]:
+        found = best(idx.match(query))
+        assert (found.account.name, found.confident) == (expected, True), query
+
+
+# -- real spellings of real companies ----------------------------------------------------------
+
+# Named accounts under their S&P 500 or Nasdaq names, queried under their EDGAR or Nasdaq names
+# (the same company in the files of ../shared/data, joined there by CIK or ticker).
+REAL_NAMES = [
+    "Charles Schwab Corporation",
+    "Lilly (Eli)",
+    "John B. Sanfilippo & Son, Inc.",
+    "T. Rowe Price",
+    "The RealReal, Inc.",
+    "Zions Bancorporation N.A.",
+    "Daily Journal Corp. (S.C.)",
+    "Gladstone Investment Corporation",
+    "TETRA TECHNOLOGIES INC",
+    "Marriott International",
+    "Hilton Worldwide",
+    "Air Products",
+    "Interactive Brokers",
+    "Apple Inc.",
+    "Coca-Cola Company (The)",
+    "Casey's",
+    "Domino's",
+    "Honeywell Technologies",
+    "Honeywell Aerospace",
+    "Cognizant",
+    "FactSet",
+    "CTW",
+    "California BanCorp",
+    "Iron Horse Acquisitions II Corp.",
+    "Iron Horse Acquisitions Corp.",  # another company: the first of the series
+    "Royal Caribbean Group",
+    "GRAVITY Co., Ltd.",
+    "BlackRock",
+    "Medalist Diversified, Inc.",
+]
+
+
+@pytest.fixture(scope="module")
+def real_index() -> AccountIndex:
+    return AccountIndex.build(
+        [Account(i, f"R{i}", name) for i, name in enumerate(REAL_NAMES)], list_version_id=3
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "listed", "method"),
+    [
+        ("SCHWAB CHARLES CORP", "Charles Schwab Corporation", MatchMethod.EXACT),
+        ("ELI LILLY & Co", "Lilly (Eli)", MatchMethod.EXACT),
+        ("SANFILIPPO JOHN B & SON INC", "John B. Sanfilippo & Son, Inc.", MatchMethod.EXACT),
+        ("TheRealReal, Inc.", "The RealReal, Inc.", MatchMethod.EXACT),
+        (
+            "ZIONS BANCORPORATION, NATIONAL ASSOCIATION /UT/",
+            "Zions Bancorporation N.A.",
+            MatchMethod.EXACT,
+        ),
+        ("DAILY JOURNAL CORP", "Daily Journal Corp. (S.C.)", MatchMethod.EXACT),
+        (
+            "GLADSTONE INVESTMENT CORPORATIONDE",
+            "Gladstone Investment Corporation",
+            MatchMethod.EXACT,
+        ),
+        ("PRICE T ROWE GROUP INC", "T. Rowe Price", MatchMethod.FUZZY),
+        ("Air Products & Chemicals, Inc.", "Air Products", MatchMethod.FUZZY),
+        ("Interactive Brokers Group, Inc.", "Interactive Brokers", MatchMethod.FUZZY),
+        ("COGNIZANT TECHNOLOGY SOLUTIONS CORP", "Cognizant", MatchMethod.FUZZY),
+        ("FACTSET RESEARCH SYSTEMS INC", "FactSet", MatchMethod.FUZZY),
+        ("CTW Cayman", "CTW", MatchMethod.FUZZY),
+        ("California BanCorp CA", "California BanCorp", MatchMethod.FUZZY),
+        ("Iron Horse Acquisitions Corp. II", "Iron Horse Acquisitions II Corp.", MatchMethod.FUZZY),
+        ("Medalist Diversified REIT, Inc.", "Medalist Diversified, Inc.", MatchMethod.FUZZY),
+    ],
+)
+def test_real_spellings_of_one_company_match_confidently(
+    real_index: AccountIndex, query: str, listed: str, method: MatchMethod
+) -> None:
+    found = best(real_index.match(query))
+    assert (found.account.name, found.method, found.confident) == (listed, method, True)
+
+
+@pytest.mark.parametrize(
+    ("query", "nearest"),
+    [
+        # Different companies: Tetra Tech (engineering) and TETRA Technologies (oil services).
+        ("Tetra Tech, Inc.", "TETRA TECHNOLOGIES INC"),
+        ("TETRA TECH INC", "TETRA TECHNOLOGIES INC"),
+        # Spun off: Honeywell International's name is shared by two listed successors.
+        ("HONEYWELL INTERNATIONAL INC", None),
+        ("Apple Hospitality REIT, Inc.", None),
+        ("Coca-Cola Consolidated, Inc.", None),
+        ("MARRIOTT VACATIONS WORLDWIDE Corp", None),
+        ("Hilton Grand Vacations Inc.", None),
+        # Descriptive words follow the name they describe; these come before it.
+        ("Financial Gravity Companies, Inc.", None),
+        # One of the sponsor's funds: three added words make another company.
+        ("BlackRock Energy & Resources Trust", None),
+    ],
+)
+def test_real_look_alikes_are_never_confident(
+    real_index: AccountIndex, query: str, nearest: str | None
+) -> None:
+    found = real_index.match(query)
+    assert not any(m.confident for m in found)
+    if nearest is not None:
+        assert best(found).account.name == nearest
+
+
+@pytest.mark.parametrize(
+    ("query", "listed"),
+    [
+        # A brand of the listed company, or the listed name plus a word that may name another.
+        ("Marriott Hotels", "Marriott International"),
+        ("Domino's Pizza Inc", "Domino's"),
+        ("CASEYS GENERAL STORES INC", "Casey's"),
+        ("ROYAL CARIBBEAN CRUISES LTD", "Royal Caribbean Group"),
+        ("Tetra Tech, Inc.", "TETRA TECHNOLOGIES INC"),
+    ],
+)
+def test_real_near_spellings_go_to_review(
+    real_index: AccountIndex, query: str, listed: str
+) -> None:
+    found = best(real_index.match(query))
+    assert (found.account.name, found.method, found.confident) == (listed, MatchMethod.FUZZY, False)
+    assert 85.0 <= found.score < 92.0

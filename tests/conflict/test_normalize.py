@@ -9,8 +9,10 @@ import pytest
 from conflict.normalize import (
     customer_key,
     is_valid_domain,
+    name_forms,
     name_key,
     name_keys,
+    name_orders,
     normalize_domain,
     normalize_name,
     tokens,
@@ -88,6 +90,14 @@ def test_normalize_name(raw: str, expected: str) -> None:
         ("Apple Inc", "Apple Incorporated"),
         ("A SPAC III Acquisition Corp.", "ASPAC III Acquisition Corp."),
         ("Troops, Inc. /Cayman Islands/", "TROOPS, Inc."),
+        # The N.A. of a bank charter, written out by EDGAR.
+        ("Zions Bancorporation N.A.", "ZIONS BANCORPORATION, NATIONAL ASSOCIATION /UT/"),
+        # State tags in parentheses, bare after the legal form, or glued to it.
+        ("Daily Journal Corp. (S.C.)", "DAILY JOURNAL CORP"),
+        ("Broadway Financial Corporation", "BROADWAY FINANCIAL CORP DE"),
+        ("Lifecore Biomedical, Inc.", "LIFECORE BIOMEDICAL, INC. DE"),
+        ("Gladstone Investment Corporation", "GLADSTONE INVESTMENT CORPORATIONDE"),
+        ("Tetra Tech, Inc.", "Tetra Technology"),
     ],
 )
 def test_spellings_share_a_key(a: str, b: str) -> None:
@@ -104,6 +114,9 @@ def test_spellings_share_a_key(a: str, b: str) -> None:
         ("Delta Air Lines", "Delta Apparel"),
         ("Armada Acquisition Corp. II", "Armada Acquisition Corp. III"),
         ("Acme Holdings", "Acme Group"),  # weak words are kept: they can tell companies apart
+        ("Tetra Tech, Inc.", "TETRA TECHNOLOGIES INC"),
+        ("Bank of Bermuda", "Bank"),  # a place is a tag only after the legal form
+        ("Federal National Mortgage Association", "Federal Mortgage"),
     ],
 )
 def test_different_companies_keep_different_keys(a: str, b: str) -> None:
@@ -124,9 +137,45 @@ def test_edgar_inverted_names_have_an_alternate_key(edgar: str, everyday: str) -
     assert name_keys(edgar)[0] == name_key(edgar)
 
 
-@pytest.mark.parametrize("name", ["AT&T", "Johnson & Johnson", "Apple Inc.", "Bank of America"])
+@pytest.mark.parametrize(
+    ("surname_first", "everyday"),
+    [
+        ("SCHWAB CHARLES CORP", "Charles Schwab Corporation"),
+        ("Lilly (Eli)", "ELI LILLY & Co"),
+        ("SANFILIPPO JOHN B & SON INC", "John B. Sanfilippo & Son, Inc."),
+        ("PRICE T ROWE GROUP INC", "T. Rowe Price Group"),
+    ],
+)
+def test_surname_first_names_have_the_everyday_order(surname_first: str, everyday: str) -> None:
+    assert name_key(everyday) in name_keys(surname_first)
+    assert tokens(everyday) in name_orders(surname_first)
+    assert name_orders(surname_first)[0] == tokens(surname_first)
+
+
+@pytest.mark.parametrize(
+    "name", ["AT&T", "Johnson & Johnson", "Apple Inc.", "Bank of America", "Morgan Stanley"]
+)
 def test_plain_names_have_no_alternate_key(name: str) -> None:
     assert name_keys(name) == (name_key(name),)
+    assert name_orders(name) == (tokens(name),)
+
+
+def test_a_leading_the_may_be_written_into_the_name() -> None:
+    assert name_key("TheRealReal, Inc.") in name_keys("The RealReal, Inc.")
+    assert name_keys("The RealReal, Inc.")[0] == "realreal"
+
+
+@pytest.mark.parametrize(
+    ("name", "abbreviated"),
+    [
+        ("Tetra Tech, Inc.", {"technology"}),
+        ("Acme Intl Hldgs", {"international", "holdings"}),
+        ("TETRA Technologies", set()),
+        ("Packaging Corp of America", set()),  # a legal word inside a name is no abbreviation
+    ],
+)
+def test_abbreviated_words_are_marked(name: str, abbreviated: set[str]) -> None:
+    assert name_forms(name).abbreviated == abbreviated
 
 
 def test_tokens_drop_stop_words() -> None:

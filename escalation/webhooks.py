@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from escalation import claims
+from escalation import claims, fanout
 from escalation.claims import Claimed
 from models import WebhookEndpoint
 from models.db import lock_key
@@ -437,6 +437,10 @@ def deliver_webhooks(sess: Session, now: datetime) -> int:
         sess.rollback()
     limit = int(current_app.config.get("OUTBOX_BATCH_SIZE") or BATCH_SIZE)
     started = time.monotonic()
+    # Fan-out rows become one message per ticket first, so they are delivered like any other.
+    while time.monotonic() - started < RUN_BUDGET_SECONDS and fanout.expand_fanouts(sess, now):
+        sess.commit()
+    sess.commit()
     total = 0
     with new_http_session() as http:
         while time.monotonic() - started < RUN_BUDGET_SECONDS:

@@ -6,8 +6,9 @@ group's earliest due time; Python spreads every place's tickets over its reviewe
 then locks the overdue tickets (``FOR NO KEY UPDATE SKIP LOCKED``), numbers them within their
 place by due time, gives the n-th ticket of a place the place's n-th owner (or its partner's
 Gold coordinator), and writes, in the tickets' order on disk, each ticket, its timeline event
-and, per endpoint, one webhook fan-out row (``escalation.fanout``). Tickets that became
-overdue after the count wait for the next sweep, so no ticket gets an owner nobody planned.
+and, per endpoint, one webhook fan-out row (``escalation.fanout``). A place moves at most as
+many tickets as were planned for it, so every owner comes from the plan; a ticket that became
+overdue since the count may wait for the next sweep.
 
 Only the owners (one integer-array literal) and a few dozen plan values cross the wire,
 instead of a row per ticket each way: at a hundred thousand tickets those rows and their
@@ -15,6 +16,8 @@ Python objects would cost more than the statement's own work on them.
 """
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +30,11 @@ from escalation.service import _iso
 if TYPE_CHECKING:
     from escalation.sweep import ByOwner, DueKey, SweepContext
 
-# The sweep statement keeps the moved rows for its later steps; the default work_mem would
-# spill a large sweep to temporary files.
-SWEEP_WORK_MEM = "64MB"
+# Settings for the sweep statement alone. It keeps the moved rows for its later steps, which
+# the default work_mem would spill to temporary files. And the planner prices a row lookup by
+# tid like a random page read, so it would hash the whole ticket table to join the planned
+# rows back to it, where fetching each row by its tid costs far less.
+SWEEP_SETTINGS = {"work_mem": "64MB", "enable_hashjoin": "off", "enable_mergejoin": "off"}
 
 _PG_GROUPS = """
 SELECT type, level, district, region,
@@ -85,7 +90,7 @@ planned AS (
                 THEN (CAST(:owners AS integer[]))[(CAST(:p_starts AS integer[]))[place_no] + rank]
            END AS new_owner
     FROM ranked
-    -- Tickets that became overdue after the plan was made wait for the next sweep.
+    -- At most as many per place as were planned; any others wait for the next sweep.
     WHERE due_no IS NOT NULL
       AND (gold_owner IS NOT NULL OR rank <= (CAST(:p_counts AS integer[]))[place_no])
     -- In the order on disk: each update then mostly touches the heap and index pages the
@@ -178,13 +183,30 @@ def escalate(sess: Session, ctx: "SweepContext") -> "ByOwner":
     params = _plan(sess, ctx)
     if params is None:
         return {}
-    previous = sess.execute(sa.text("SELECT current_setting('work_mem')")).scalar_one()
-    sess.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": SWEEP_WORK_MEM})
-    try:
+    with _settings(sess, SWEEP_SETTINGS):
         rows = sess.execute(sa.text(_PG_ESCALATE), params).all()
-    finally:
-        sess.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": previous})
     return {owner: list(ids) for owner, ids in rows}
+
+
+@contextmanager
+def _settings(sess: Session, values: dict[str, str]) -> Iterator[None]:
+    """Change settings for the statements of a block, then put the previous values back."""
+    names = list(values)
+    previous = sess.execute(
+        sa.text(
+            "SELECT current_setting(n.name) "
+            "FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS n(name, i) ORDER BY n.i"
+        ),
+        {"names": names},
+    ).scalars()
+    before = dict(zip(names, previous, strict=True))
+    change = sa.text("SELECT set_config(:name, :value, true)")
+    for name, value in values.items():
+        sess.execute(change, {"name": name, "value": value})
+    # After an error the transaction is rolled back, which undoes these settings anyway.
+    yield
+    for name, value in before.items():
+        sess.execute(change, {"name": name, "value": value})
 
 
 def _key(*parts: str | int | None) -> str:

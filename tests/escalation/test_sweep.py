@@ -274,3 +274,21 @@ def test_owners_are_planned_alike_on_every_database(world: dict[str, Any]) -> No
         ).all()
     )
     assert owners == {c.id: expected.get(c.id) for c in candidates}
+
+
+@pytest.mark.postgres
+def test_the_sweep_puts_its_statement_settings_back(world: dict[str, Any]) -> None:
+    _needs_postgres()
+    setup = _sweep_world(world)
+    names = ["work_mem", "enable_hashjoin", "enable_mergejoin"]
+
+    def current() -> list[str]:
+        return [
+            db.session.execute(sa.text("SELECT current_setting(:n)"), {"n": n}).scalar_one()
+            for n in names
+        ]
+
+    before = current()
+    assert service.escalate_overdue(db.session, setup["now"]) == 4
+    assert current() == before
+    db.session.commit()

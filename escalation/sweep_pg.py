@@ -55,31 +55,29 @@ WITH gold AS (
     SELECT * FROM unnest(CAST(:g_partners AS integer[]), CAST(:g_owners AS integer[]))
         AS g(partner_id, owner)
 ),
+-- Each ticket finds its due time and its place by position in the plan's arrays: no join on
+-- text (whose estimates mislead the planner) and no sort on it (slow under the collation).
+-- Only the narrow columns the later steps need are kept.
 locked AS (
-    SELECT t.ctid AS row_id, t.id, t.type, t.district, t.region, t.level AS old_level,
-           t.sla_due_at AS old_due, t.owner_id AS old_owner,
-           coalesce(g1.owner, g2.owner) AS gold_owner
+    SELECT t.ctid AS row_id, t.id, t.level AS old_level, t.sla_due_at AS old_due,
+           t.owner_id AS old_owner, coalesce(g1.owner, g2.owner) AS gold_owner,
+           array_position(CAST(:d_keys AS text[]),
+                          t.type || '|' || (t.level + 1) || '|' || coalesce(t.district, ''))
+               AS due_no,
+           CASE WHEN coalesce(g1.owner, g2.owner) IS NULL THEN
+                array_position(CAST(:p_keys AS text[]),
+                               (t.level + 1) || '|' || coalesce(t.district, '') || '|'
+                               || coalesce(t.region, ''))
+           END AS place_no
     FROM ticket t
     LEFT JOIN gold g1 ON g1.partner_id = t.partner_id
     LEFT JOIN gold g2 ON g2.partner_id = t.other_partner_id
     WHERE t.status IN ('open', 'in_review') AND t.level < 3 AND t.sla_due_at < :now
     FOR NO KEY UPDATE OF t SKIP LOCKED
 ),
--- Each ticket finds its due time and its place by position in the plan's arrays: no join on
--- text (whose estimates mislead the planner) and no sort on it (slow under the collation).
-keyed AS (
-    SELECT l.*,
-           array_position(CAST(:d_keys AS text[]),
-                          l.type || '|' || (l.old_level + 1) || '|' || coalesce(l.district, ''))
-               AS due_no,
-           CASE WHEN l.gold_owner IS NULL THEN array_position(CAST(:p_keys AS text[]),
-                (l.old_level + 1) || '|' || coalesce(l.district, '') || '|'
-                || coalesce(l.region, '')) END AS place_no
-    FROM locked l
-),
 ranked AS (
-    SELECT k.*, row_number() OVER (PARTITION BY k.place_no ORDER BY k.old_due, k.id) AS rank
-    FROM keyed k
+    SELECT l.*, row_number() OVER (PARTITION BY l.place_no ORDER BY l.old_due, l.id) AS rank
+    FROM locked l
 ),
 planned AS (
     SELECT row_id, old_level, old_due, old_owner,

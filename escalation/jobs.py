@@ -92,7 +92,7 @@ JOBS: dict[str, JobSpec] = dict(
         ),
         _spec(
             "escalate_overdue",
-            "escalation.service:escalate_overdue",
+            "escalation.sweep:escalate_overdue",
             Every(60),
             "Escalate tickets past their SLA one level and tell the new owners.",
         ),

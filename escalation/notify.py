@@ -48,6 +48,11 @@ def new_message_id() -> str:
     return f"<{uuid.uuid4().hex}@channelguard>"
 
 
+def new_webhook_id() -> str:
+    """Return a globally unique, stable webhook-id for one webhook message."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
 def absolute_url(path: str) -> str:
     """Turn an app path into an absolute link for e-mail."""
     base = current_app.config.get("BASE_URL", "") if has_app_context() else ""
@@ -196,7 +201,7 @@ def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> l
         msg = OutboxMessage(
             channel="webhook",
             event=event,
-            message_id=f"msg_{uuid.uuid4().hex}",
+            message_id=new_webhook_id(),
             recipient=ep.url[:254],
             endpoint_id=ep.id,
             context={"type": event, "data": payload},

@@ -1,8 +1,9 @@
 """Who reviews what: choosing ticket owners by level, territory and open work (pure)."""
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+import heapq
+from collections.abc import Hashable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from escalation.states import LEVELS, check_level
 
@@ -120,6 +121,72 @@ def balance(
             assigned[ticket_id] = owner
             load[owner] += 1
     return assigned
+
+
+def place_pool(
+    reviewers: Iterable[Reviewer], *, level: int, district: str | None, region: str | None
+) -> list[Reviewer]:
+    """Return who may own tickets at a level and place: the first level up that has anyone."""
+    check_level(level)
+    pool = list(reviewers)
+    for candidate_level in LEVELS[LEVELS.index(level) :]:
+        covering = [r for r in pool if r.covers(candidate_level, district, region)]
+        if covering:
+            return covering
+    return []
+
+
+def spread(pool: Sequence[Reviewer], load: MutableMapping[int, int], count: int) -> list[int]:
+    """Return owners for count tickets of one place in turn, each to the least-loaded reviewer.
+
+    This is balance() for a batch whose tickets share one level and place, in O(n log k)
+    rather than O(n k): ties go to the lowest user id and every assignment counts towards
+    the owner's load (load is updated in place) before the next ticket is placed.
+    """
+    if not pool or count <= 0:
+        return []
+    heap = [(load[user_id], user_id) for user_id in {r.user_id for r in pool}]
+    heapq.heapify(heap)
+    owners: list[int] = []
+    for _ in range(count):
+        open_count, user_id = heap[0]
+        owners.append(user_id)
+        heapq.heapreplace(heap, (open_count + 1, user_id))
+    for open_count, user_id in heap:
+        load[user_id] = open_count
+    return owners
+
+
+Place = tuple[int, str | None, str | None]  # (level, district, region)
+
+
+def place_order(first_due: Any, place: Place) -> tuple[Any, int, str, str]:
+    """Return the key that orders places: most urgent ticket first, then the place itself."""
+    level, district, region = place
+    return (first_due, level, district or "", region or "")
+
+
+def place_owners(
+    reviewers: Sequence[Reviewer], counts: Iterable[tuple[Place, int]]
+) -> dict[Place, list[int]]:
+    """Return per place, taken in the order given, the owners of its tickets in turn.
+
+    Each place's tickets are spread over the reviewers who may own them there (spread), and
+    the load carries over from one place to the next; pass the most urgent place first.
+    """
+    load = {r.user_id: r.open_count for r in reviewers}
+    return {
+        place: spread(
+            place_pool(reviewers, level=place[0], district=place[1], region=place[2]), load, n
+        )
+        for place, n in counts
+    }
+
+
+def active_coordinators(reviewers: Iterable[Reviewer], gold: Mapping[int, int]) -> dict[int, int]:
+    """Return partner id -> coordinator for the Gold partners whose coordinator may own work."""
+    active = {r.user_id for r in reviewers if r.active}
+    return {partner_id: user_id for partner_id, user_id in gold.items() if user_id in active}
 
 
 def escalation_owner(

@@ -1,5 +1,6 @@
 """Webhook delivery: signed JSON posts (Standard Webhooks style), URL safety and endpoints.
 
+URLs are checked, and connections pinned to the address checked, by ``escalation.url_guard``.
 Each message is signed with its endpoint's secret: ``webhook-signature: v1,<base64 HMAC-SHA256 of
 "{webhook-id}.{webhook-timestamp}.{body}">``. Receivers check the signature and the timestamp and
 de-duplicate on ``webhook-id``, which stays the same across retries.
@@ -8,26 +9,31 @@ de-duplicate on ``webhook-id``, which stays the same across retries.
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from escalation import claims
+from escalation import claims, fanout
 from escalation.claims import Claimed
 from escalation.notify import endpoints_changed
+from escalation.url_guard import (
+    UnresolvableURL,
+    UnsafeURL,
+    check_url,
+    checked_addresses,
+    new_http_session,
+    pinned_session,
+)
 from models import WebhookEndpoint
 from models.db import lock_key
 
@@ -42,14 +48,6 @@ READ_TIMEOUT = 10.0
 TIMESTAMP_TOLERANCE = 300
 RUN_BUDGET_SECONDS = 180.0
 USER_AGENT = "ChannelGuard-Webhooks/1"
-
-
-class UnsafeURL(ValueError):
-    """A webhook URL that must not be called (scheme or a non-public address)."""
-
-
-class UnresolvableURL(ValueError):
-    """A webhook host name that does not resolve right now."""
 
 
 # --- signing -----------------------------------------------------------------------------------
@@ -98,55 +96,6 @@ def verify_signature(
         return False
     # Several signatures may be sent while a secret is rotated; any valid one will do.
     return any(hmac.compare_digest(expected, part.encode()) for part in given.split())
-
-
-# --- URL safety ----------------------------------------------------------------------------------
-
-
-def _address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for flag in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
-        if getattr(ip, f"is_{flag}"):
-            return flag.replace("_", "-")
-    if not ip.is_global:
-        return "non-public"
-    return None
-
-
-def check_url(url: str, *, allow_private: bool = False) -> None:
-    """Refuse a webhook URL that is not http(s) or whose host resolves to a non-public address.
-
-    Every address the name resolves to is checked, so a name with one public and one private
-    address is refused too.
-    """
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https"):
-        raise UnsafeURL("only http and https URLs are allowed")
-    if not parts.hostname:
-        raise UnsafeURL("the URL has no host")
-    if parts.username or parts.password:
-        raise UnsafeURL("credentials in the URL are not allowed; the payload is signed instead")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise UnsafeURL(f"bad port: {exc}") from exc
-    if allow_private:
-        return
-    try:
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UnresolvableURL(f"cannot resolve {parts.hostname}: {exc}") from exc
-    if not infos:
-        raise UnresolvableURL(f"cannot resolve {parts.hostname}")
-    for info in infos:
-        address = str(info[4][0]).split("%", 1)[0]
-        problem = _address_problem(ipaddress.ip_address(address))
-        if problem:
-            raise UnsafeURL(
-                f"{parts.hostname} resolves to {problem} address {address}; "
-                "an admin may allow private addresses for this endpoint explicitly"
-            )
 
 
 # --- endpoints -----------------------------------------------------------------------------------
@@ -274,15 +223,22 @@ class Outcome:
     retry_after: timedelta | None = None
 
 
-def url_verdict(target: Target) -> Outcome | None:
-    """Return why a target's URL may not be called now, or None when it may."""
+def route(http: requests.Session, target: Target) -> "Outcome | requests.Session":
+    """Return the session to post to a target through, or why its URL may not be called now.
+
+    A target that may use private addresses goes through the ordinary session; any other
+    through a session pinned to the address its name resolved to when it was checked.
+    """
     try:
-        check_url(target.url, allow_private=target.allow_private)
+        if target.allow_private:
+            check_url(target.url, allow_private=True)
+            return http
+        addresses = checked_addresses(target.url)
     except UnsafeURL as exc:
         return Outcome("refused", f"refused URL: {exc}")
     except UnresolvableURL as exc:
         return Outcome("retry", str(exc))
-    return None
+    return pinned_session(addresses[0])
 
 
 def post(http: requests.Session, target: Target, msg: Claimed, now: datetime) -> Outcome:
@@ -382,54 +338,52 @@ def deliver_batch(
     """Post a claimed batch; return how many were delivered."""
     targets = _load_targets(sess, batch)
     deadline = time.monotonic() + (claims.LEASE - timedelta(seconds=60)).total_seconds()
-    verdicts: dict[int, Outcome | None] = {}
+    routes: dict[int, Outcome | requests.Session] = {}
     sent = 0
-    for index, msg in enumerate(batch):
-        if time.monotonic() > deadline:
-            claims.release(sess, batch[index:], now)
-            break
-        target = targets.get(msg.endpoint_id or -1)
-        if target is None:
-            claims.mark_dead(sess, msg, "webhook endpoint no longer exists")
-            continue
-        if not target.enabled:
-            # Disabled during this run (410 or too many failures): wait for re-enabling.
-            claims.release(sess, [msg], now)
-            continue
-        if target.id not in verdicts:
-            # One name resolution per endpoint and run is enough.
-            verdicts[target.id] = url_verdict(target)
-        outcome = verdicts[target.id] or post(http, target, msg, now)
-        if outcome.kind == "sent":
-            if claims.mark_sent(sess, msg, now):
-                sent += 1
-            _endpoint_ok(sess, target.id)
-        elif outcome.kind == "refused":
-            claims.mark_dead(sess, msg, outcome.detail)
-        elif outcome.kind == "gone":
-            claims.mark_dead(sess, msg, outcome.detail)
-            _disable(sess, target.id, outcome.detail)
-            targets[target.id] = Target(target.id, target.url, target.secret, False, False)
-        else:
-            if msg.attempts >= MAX_ATTEMPTS:
-                claims.mark_dead(
-                    sess, msg, f"gave up after {msg.attempts} attempts: {outcome.detail}"
-                )
-            else:
-                when = claims.retry_time(msg.attempts, now=now, retry_after=outcome.retry_after)
-                claims.mark_retry(sess, msg, when, outcome.detail)
-            if _endpoint_failed(sess, target.id, outcome.detail):
-                log.warning("webhook endpoint %s disabled: %s", target.id, outcome.detail)
+    try:
+        for index, msg in enumerate(batch):
+            if time.monotonic() > deadline:
+                claims.release(sess, batch[index:], now)
+                break
+            target = targets.get(msg.endpoint_id or -1)
+            if target is None:
+                claims.mark_dead(sess, msg, "webhook endpoint no longer exists")
+                continue
+            if not target.enabled:
+                # Disabled during this run (410 or too many failures): wait for re-enabling.
+                claims.release(sess, [msg], now)
+                continue
+            if target.id not in routes:
+                # One name resolution per endpoint and batch is enough.
+                routes[target.id] = route(http, target)
+            via = routes[target.id]
+            outcome = via if isinstance(via, Outcome) else post(via, target, msg, now)
+            if outcome.kind == "sent":
+                if claims.mark_sent(sess, msg, now):
+                    sent += 1
+                _endpoint_ok(sess, target.id)
+            elif outcome.kind == "refused":
+                claims.mark_dead(sess, msg, outcome.detail)
+            elif outcome.kind == "gone":
+                claims.mark_dead(sess, msg, outcome.detail)
+                _disable(sess, target.id, outcome.detail)
                 targets[target.id] = Target(target.id, target.url, target.secret, False, False)
+            else:
+                if msg.attempts >= MAX_ATTEMPTS:
+                    claims.mark_dead(
+                        sess, msg, f"gave up after {msg.attempts} attempts: {outcome.detail}"
+                    )
+                else:
+                    when = claims.retry_time(msg.attempts, now=now, retry_after=outcome.retry_after)
+                    claims.mark_retry(sess, msg, when, outcome.detail)
+                if _endpoint_failed(sess, target.id, outcome.detail):
+                    log.warning("webhook endpoint %s disabled: %s", target.id, outcome.detail)
+                    targets[target.id] = Target(target.id, target.url, target.secret, False, False)
+    finally:
+        for via in routes.values():
+            if isinstance(via, requests.Session) and via is not http:
+                via.close()
     return sent
-
-
-def new_http_session() -> requests.Session:
-    """Return a requests session that ignores proxy and .netrc settings from the environment."""
-    http = requests.Session()
-    # Environment proxies would bypass the address check and .netrc would leak credentials.
-    http.trust_env = False
-    return http
 
 
 def deliver_webhooks(sess: Session, now: datetime) -> int:
@@ -440,6 +394,10 @@ def deliver_webhooks(sess: Session, now: datetime) -> int:
         sess.rollback()
     limit = int(current_app.config.get("OUTBOX_BATCH_SIZE") or BATCH_SIZE)
     started = time.monotonic()
+    # Fan-out rows become one message per ticket first, so they are delivered like any other.
+    while time.monotonic() - started < RUN_BUDGET_SECONDS and fanout.expand_fanouts(sess, now):
+        sess.commit()
+    sess.commit()
     total = 0
     with new_http_session() as http:
         while time.monotonic() - started < RUN_BUDGET_SECONDS:

@@ -9,7 +9,9 @@ from sqlmodel import Field, SQLModel
 from models.base import in_list, json_column, ts_column, utcnow
 
 CHANNELS: tuple[str, ...] = ("email", "webhook")
-OUTBOX_STATUSES: tuple[str, ...] = ("pending", "held", "sending", "sent", "dead")
+# "fanout" rows stand for many webhook messages until the webhook job expands them
+# (escalation.fanout).
+OUTBOX_STATUSES: tuple[str, ...] = ("pending", "held", "sending", "sent", "dead", "fanout")
 
 
 class OutboxMessage(SQLModel, table=True):

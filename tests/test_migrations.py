@@ -52,3 +52,68 @@ def test_upgrade_on_empty_database_matches_models(empty_database_url: str) -> No
         db.engine.dispose()
     assert diff == []
     assert set(SQLModel.metadata.tables) <= tables
+
+
+def _storage_definitions(url: str) -> dict[str, str]:
+    """Return index name -> definition, and on PostgreSQL table -> storage options."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                rows = list(
+                    conn.execute(
+                        sa.text(
+                            "SELECT indexname, indexdef FROM pg_indexes "
+                            "WHERE schemaname = 'public' AND tablename != 'alembic_version' "
+                            "UNION ALL "
+                            "SELECT 'table ' || relname, array_to_string(reloptions, ',') "
+                            "FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                            "AND relkind = 'r' AND reloptions IS NOT NULL"
+                        )
+                    )
+                )
+            else:
+                rows = list(
+                    conn.execute(
+                        sa.text(
+                            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+                            "AND sql IS NOT NULL AND tbl_name != 'alembic_version'"
+                        )
+                    )
+                )
+    finally:
+        engine.dispose()
+    # Whitespace and identifier quoting differ between the two ways of creating an index.
+    return {name: " ".join(sql.replace('"', "").split()) for name, sql in rows}
+
+
+def test_upgrade_yields_the_models_index_predicates_and_storage_options(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # Autogenerate compares index columns only; partial-index predicates and storage options
+    # (which the SLA sweep's cost depends on) are compared here, against create_all.
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database_url, "SECRET_KEY": "x"})
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    base = os.environ.get("TEST_DATABASE_URL")
+    if is_postgres_url(base):
+        assert base is not None
+        reference = create_pg_database(base, prefix="cg_models")
+    else:
+        reference = f"sqlite:///{tmp_path / 'models.db'}"
+    try:
+        engine = sa.create_engine(reference)
+        SQLModel.metadata.create_all(engine)
+        engine.dispose()
+        migrated = _storage_definitions(empty_database_url)
+        declared = _storage_definitions(reference)
+    finally:
+        if is_postgres_url(reference):
+            drop_pg_database(reference)
+    assert migrated == declared
+    assert "WHERE" in migrated["ix_ticket_open_due"]
+    assert "WHERE" in migrated["ix_ticket_other_partner_id"]
+    if is_postgres_url(base):
+        assert "deduplicate_items=off" in migrated["ix_ticket_partner_id"]
+        assert migrated["table ticket"] == "fillfactor=75"

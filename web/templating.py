@@ -59,6 +59,7 @@ VOCABULARY_LABELS: dict[str, str] = {
     "csp": "CSP",
     "fasttrack": "FastTrack",
     "delegated_admin": "Delegated admin",
+    "fanout": "Fan-out",
 }
 
 

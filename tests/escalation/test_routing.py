@@ -1,8 +1,17 @@
 """Choosing ticket owners: territory, level, load, Gold coordinators and fallback."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from escalation.routing import Reviewer, balance, escalation_owner, pick_owner
+from escalation.routing import (
+    Reviewer,
+    balance,
+    escalation_owner,
+    pick_owner,
+    place_pool,
+    spread,
+)
 
 
 def r(
@@ -205,6 +214,65 @@ def test_balance_counts_load_across_levels_for_the_same_reviewer() -> None:
 
 def test_balance_of_nothing() -> None:
     assert balance(TEAM, []) == {}
+
+
+# --- one place at a time (the SLA sweep) ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "district", "region", "expected"),
+    [
+        pytest.param(1, "NE1", "NE", {10, 11, 12}, id="active-district-reviewers"),
+        pytest.param(1, "XX1", "XX", {30, 31}, id="nobody-in-district-or-region"),
+        pytest.param(2, "NE3", "NE", {20}, id="region"),
+        pytest.param(1, "NE3", "NE", {20}, id="district-without-reviewers-goes-to-region"),
+        pytest.param(3, None, None, {30, 31}, id="national"),
+    ],
+)
+def test_place_pool_is_the_first_level_up_with_anyone(
+    level: int, district: str | None, region: str | None, expected: set[int]
+) -> None:
+    pool = place_pool(TEAM, level=level, district=district, region=region)
+    assert {rv.user_id for rv in pool} == expected
+
+
+def test_place_pool_of_nobody() -> None:
+    assert place_pool([r(1, 1, ("D",), active=False)], level=3, district="D", region=None) == []
+
+
+def test_spread_counts_each_ticket_before_the_next_and_updates_the_load() -> None:
+    team = [r(1, 1, ("D",)), r(2, 1, ("D",)), r(3, 1, ("D",))]
+    load = {1: 3, 2: 0, 3: 1}
+    assert spread(team, load, 6) == [2, 2, 3, 2, 3, 1]
+    assert load == {1: 4, 2: 3, 3: 3}
+
+
+def test_spread_of_nothing_or_to_nobody() -> None:
+    load = {1: 0}
+    assert spread([r(1, 1, ("D",))], load, 0) == []
+    assert spread([], load, 5) == []
+    assert load == {1: 0}
+
+
+@given(
+    loads=st.lists(st.integers(0, 6), min_size=1, max_size=6),
+    inactive=st.sets(st.integers(0, 5)),
+    count=st.integers(0, 40),
+    level=st.sampled_from([1, 2, 3]),
+)
+def test_spread_over_the_place_pool_matches_balance(
+    loads: list[int], inactive: set[int], count: int, level: int
+) -> None:
+    # A mixed team: reviewers of each level for district D in region R, some inactive.
+    team = [
+        r(uid + 1, uid % 3 + 1, ("D",), "R", open_count=n, active=uid not in inactive)
+        for uid, n in enumerate(loads)
+    ]
+    tickets = [(i, level, "D", "R") for i in range(count)]
+    expected = balance(team, tickets)
+    load = {rv.user_id: rv.open_count for rv in team}
+    pool = place_pool(team, level=level, district="D", region="R")
+    assert dict(enumerate(spread(pool, load, count))) == expected
 
 
 def test_balance_does_not_change_the_reviewers() -> None:

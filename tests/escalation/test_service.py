@@ -1,6 +1,5 @@
 """Ticket operations: timeline, audit and outbox rows, decisions, routing and the SLA jobs."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +8,7 @@ import sqlalchemy as sa
 import time_machine
 from flask import Flask
 
-from escalation import service
+from escalation import fanout, service
 from escalation.states import InvalidDecision, InvalidTransition, registration_status_after
 from models import (
     AuditEvent,
@@ -88,26 +87,6 @@ def outbox(template: str | None = None, channel: str = "email") -> list[OutboxMe
     if template:
         q = q.where(OutboxMessage.template == template)
     return list(db.session.execute(q.order_by(OutboxMessage.id)).scalars())
-
-
-@pytest.fixture()
-def world(ctx: Flask) -> Iterator[dict[str, Any]]:
-    """Two districts in one region, a partner with two users, MCS and reviewers."""
-    make_district("northeast", "east")
-    make_district("midatlantic", "east")
-    make_district("pacific", "west", timezone="America/Los_Angeles")
-    partner = make_partner("Fabrikam Partners", points=60)
-    p_user = make_user("partner", partner_id=partner.id)
-    p_user2 = make_user("partner", partner_id=partner.id)
-    mcs = make_user("mcs", email="seller@mcs.test")
-    reg = make_registration(p_user, customer_name="Contoso", district="northeast")
-    yield {
-        "partner": partner,
-        "p_user": p_user,
-        "p_user2": p_user2,
-        "mcs": mcs,
-        "reg": reg,
-    }
 
 
 # --- opening ---------------------------------------------------------------------------------
@@ -592,11 +571,29 @@ def test_escalate_overdue_is_set_based_and_fires_once(world: dict[str, Any]) -> 
     assert ev[0].created_at == now
     assert len(events(t["l3_late"], "breached")) == 1
     assert events(t["l3_late"], "escalated") == []
+    # One fan-out row for the endpoint, which the webhook job turns into a message per ticket.
+    (fan,) = outbox(channel="webhook")
+    assert (fan.status, fan.event) == ("fanout", "ticket.escalated")
+    assert fanout.expand_fanouts(db.session, now) == 3
+    db.session.commit()
     hooks = outbox(channel="webhook")
-    assert sorted(h.context["data"]["ticket_id"] for h in hooks) == sorted(
-        t[k].id for k in ("l1_late_a", "l1_late_b", "l2_late")
-    )
+    assert {h.status for h in hooks} == {"pending"}
+    by_ticket = {h.context["data"]["ticket_id"]: h for h in hooks}
+    assert sorted(by_ticket) == sorted(t[k].id for k in ("l1_late_a", "l1_late_b", "l2_late"))
     assert len({h.message_id for h in hooks}) == len(hooks)
+    assert by_ticket[t["l2_late"].id].context == {
+        "type": "ticket.escalated",
+        "data": {
+            "ticket_id": t["l2_late"].id,
+            "type": "conflict",
+            "status": "open",
+            "level": 3,
+            "from_level": 2,
+            "district": t["l2_late"].district,
+            "sla_due_at": "2026-03-05T15:00:00+00:00",
+        },
+    }
+    assert all(h.created_at == now for h in hooks)
     summaries = outbox("ticket_escalated")
     escalated_to = {m.recipient_user_id for m in summaries if m.event == "ticket.escalated"}
     assert escalated_to == setup["l2"] | {setup["l3"]}

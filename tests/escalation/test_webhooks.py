@@ -4,6 +4,7 @@
 import base64
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -50,7 +51,9 @@ class Receiver:
 class HttpServer:
     """A threaded HTTP server on loopback that records POSTs."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.receiver = Receiver()
         receiver = self.receiver
 
@@ -75,7 +78,9 @@ class HttpServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
@@ -364,7 +369,7 @@ def test_every_resolved_address_is_checked(monkeypatch: pytest.MonkeyPatch) -> N
             (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.5", port)),
         ]
 
-    monkeypatch.setattr(webhooks.socket, "getaddrinfo", fake)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
     with pytest.raises(UnsafeURL, match=r"10\.0\.0\.5"):
         check_url("https://hooks.example.com/x")
     check_url("https://hooks.example.com/x", allow_private=True)

@@ -1,0 +1,178 @@
+"""The SLA sweep: escalate every overdue open ticket one level, set-based, once per level.
+
+The routing and business-calendar rules live in Python, so a sweep reads what they need once
+(reviewers with their open work, active Gold coordinators, the SLA calendars, the webhook
+endpoints) and hands them to the statements of its database:
+
+* PostgreSQL (``escalation.sweep_pg``): one statement locks the overdue tickets
+  (``FOR NO KEY UPDATE SKIP LOCKED``: rows another sweep or a person holds are left for the
+  next run), gives each its new owner and due time, moves it up, writes its timeline event and
+  one webhook fan-out row per endpoint (``escalation.fanout``);
+* SQLite (``escalation.sweep_sqlite``): writers are ordered by ``BEGIN IMMEDIATE``, and grouped
+  UPDATEs re-check that each ticket is still overdue at the planned level.
+
+New owners are spread per place (new level, district, region), most urgent place and ticket
+first, over the reviewers who may own them there, the load carrying over from one place to
+the next; an active Gold partner's coordinator keeps the partner's tickets. Level 3 is the top:
+an overdue national ticket is marked breached instead, once. Each owner gets one summary e-mail
+per sweep and the sweep writes one audit event; the per-ticket trail is the timeline.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from escalation import notify, sweep_pg, sweep_sqlite
+from escalation.routing import Reviewer, active_coordinators
+from escalation.service import SlaEnv, _reviewers, sla_env, ticket_path
+from models import Partner, User, WebhookEndpoint
+from models.audit_log import record_audit
+from models.db import is_postgres
+from models.partner import GOLD_POINTS
+
+EVENT = "ticket.escalated"
+# Emails that list escalated tickets name at most this many; the queue link shows the rest.
+SUMMARY_IDS = 20
+
+DueKey = tuple[str, int, str | None]  # (ticket type, new level, district)
+ByOwner = dict[int | None, list[int]]  # owner (None: nobody) -> ticket ids
+
+
+@dataclass
+class SweepContext:
+    """What a sweep's statements need from the routing and SLA rules, read once."""
+
+    now: datetime
+    reviewers: list[Reviewer]
+    gold: dict[int, int]  # partner id -> active coordinator
+    env: SlaEnv
+    endpoints: list[WebhookEndpoint]
+    _dues: dict[DueKey, datetime] = field(default_factory=dict)
+
+    def due(self, key: DueKey) -> datetime:
+        """Return when the new level's SLA runs out for a ticket escalated now."""
+        if key not in self._dues:
+            ticket_type, level, district = key
+            self._dues[key] = self.env.due(self.now, level, ticket_type, district)
+        return self._dues[key]
+
+
+def escalate_overdue(sess: Session, now: datetime) -> int:
+    """Escalate every open ticket past its SLA by one level (level 3: mark breached); set-based.
+
+    The level change re-checks that each ticket is still overdue at the level planned, so a
+    ticket that a concurrent sweep (or a person) moved in the meantime is skipped rather than
+    moved twice.
+    """
+    # Bulk statements bypass the identity map; push pending changes first so nothing is lost.
+    sess.flush()
+    statements = sweep_pg if is_postgres(sess) else sweep_sqlite
+    breached = statements.mark_breached(sess, now)
+    _summary_emails(
+        sess,
+        breached,
+        event="ticket.breached",
+        subject="[ChannelGuard] {n} ticket(s) breached the national SLA",
+        headline="{n} ticket(s) you own ran past the national (level 3) SLA.",
+    )
+    moved = statements.escalate(sess, _context(sess, now))
+    _summary_emails(
+        sess,
+        moved,
+        event=EVENT,
+        subject="[ChannelGuard] {n} ticket(s) escalated to you",
+        headline="{n} ticket(s) ran past their SLA and were escalated to you.",
+    )
+    escalated = sorted(tid for ids in moved.values() for tid in ids)
+    breached_ids = sorted(tid for ids in breached.values() for tid in ids)
+    if escalated or breached_ids:
+        record_audit(
+            sess,
+            None,
+            "tickets.escalate_overdue",
+            "job",
+            "escalate_overdue",
+            at=now.isoformat(),
+            escalated=len(escalated),
+            breached=len(breached_ids),
+            ticket_ids=escalated[:1000],
+            breached_ids=breached_ids[:1000],
+        )
+    # The ORM copies of these rows are stale after the bulk UPDATEs.
+    sess.expire_all()
+    return len(escalated) + len(breached_ids)
+
+
+def _context(sess: Session, now: datetime) -> SweepContext:
+    reviewers = _reviewers(sess)
+    return SweepContext(
+        now=now,
+        reviewers=reviewers,
+        gold=active_coordinators(reviewers, _gold_coordinators(sess)),
+        env=sla_env(sess),
+        endpoints=_webhook_endpoints(sess, EVENT),
+    )
+
+
+def _gold_coordinators(sess: Session) -> dict[int, int]:
+    """Return partner id -> technical coordinator id for every Gold partner that has one."""
+    rows = sess.execute(
+        sa.select(col(Partner.id), col(Partner.technical_coordinator_id)).where(
+            col(Partner.points) >= GOLD_POINTS, col(Partner.technical_coordinator_id).is_not(None)
+        )
+    ).all()
+    return {pid: uid for pid, uid in rows if pid is not None and uid is not None}
+
+
+def _webhook_endpoints(sess: Session, event: str) -> list[WebhookEndpoint]:
+    """Return the enabled endpoints subscribed to an event."""
+    return [
+        ep
+        for ep in sess.execute(
+            sa.select(WebhookEndpoint)
+            .where(col(WebhookEndpoint.enabled).is_(True))
+            .order_by(col(WebhookEndpoint.id))
+        ).scalars()
+        if not ep.events or event in ep.events
+    ]
+
+
+def _summary_emails(
+    sess: Session, by_owner: ByOwner, *, event: str, subject: str, headline: str
+) -> None:
+    """Send each owner one e-mail naming the tickets a sweep handed them."""
+    owned = {owner: ids for owner, ids in by_owner.items() if owner is not None and ids}
+    if not owned:
+        return
+    users = {
+        u.id: u for u in sess.execute(sa.select(User).where(col(User.id).in_(owned))).scalars()
+    }
+    for owner_id, ids in sorted(owned.items()):
+        user = users.get(owner_id)
+        if user is None:
+            continue
+        ids = sorted(ids)
+        shown = ", ".join(f"#{i}" for i in ids[:SUMMARY_IDS])
+        more = f" and {len(ids) - SUMMARY_IDS} more" if len(ids) > SUMMARY_IDS else ""
+        notify.enqueue_email(
+            sess,
+            event=event,
+            template="ticket_escalated",
+            subject=subject.format(n=len(ids)),
+            context={
+                "headline": headline.format(n=len(ids)),
+                "lines": [f"Tickets: {shown}{more}."],
+                "url": notify.absolute_url(ticket_path(ids[0]) if len(ids) == 1 else "/queue"),
+                "ticket_id": ids[0] if len(ids) == 1 else None,
+                "registration_id": None,
+                "customer_name": "",
+                "rule": None,
+                "level": None,
+                "resolution": None,
+                "due_at": None,
+            },
+            user=user,
+        )

@@ -179,6 +179,28 @@ def _customer_keys(data: RegistrationCreate | Registration) -> tuple[str, str | 
     return customer_name_key(data.customer_name), domain
 
 
+def _active_engagements() -> Any:
+    """Return the query of active registrations with only the columns the rules read."""
+    columns: list[Any] = [
+        Registration.id,
+        Registration.party,
+        Registration.partner_id,
+        Partner.name.label("partner_name"),
+        Registration.workloads,
+        Registration.solution_stack,
+        Registration.submitted_at,
+        Registration.pc_count,
+        Registration.status,
+        Registration.customer_key,
+        Registration.customer_domain,
+    ]
+    return (
+        sa.select(*columns)
+        .outerjoin(Partner, Partner.id == Registration.partner_id)
+        .where(Registration.status.in_(ACTIVE_STATUSES))
+    )
+
+
 def load_engagements(
     sess: Session, *, key: str, domain: str | None, exclude_id: int | None = None
 ) -> list[Engagement]:
@@ -186,51 +208,24 @@ def load_engagements(
     same: Any = Registration.customer_key == key
     if domain:
         same = sa.or_(same, Registration.customer_domain == domain)
-    # Only the columns the rules read: this runs inside every submission's customer lock.
-    query = (
-        sa.select(
-            Registration.id,
-            Registration.party,
-            Registration.partner_id,
-            Partner.name,
-            Registration.workloads,
-            Registration.solution_stack,
-            Registration.submitted_at,
-            Registration.pc_count,
-            Registration.status,
-        )
-        .outerjoin(Partner, Partner.id == Registration.partner_id)
-        .where(same, Registration.status.in_(ACTIVE_STATUSES))
-    )
+    # Plain columns, not entities: this runs inside every submission's customer lock.
+    query = _active_engagements().where(same)
     if exclude_id is not None:
         query = query.where(Registration.id != exclude_id)
-    return [
-        Engagement(
-            registration_id=row.id,
-            party=row.party,
-            partner_id=row.partner_id,
-            partner_name=row.name,
-            workloads=frozenset(row.workloads or ()),
-            solution_stack=row.solution_stack,
-            submitted_at=row.submitted_at,
-            pc_count=row.pc_count,
-            status=row.status,
-        )
-        for row in sess.execute(query)
-    ]
+    return [_engagement(row) for row in sess.execute(query)]
 
 
-def _engagement(reg: Registration, partner_name: str | None) -> Engagement:
+def _engagement(row: Any) -> Engagement:
     return Engagement(
-        registration_id=reg.id or 0,
-        party=reg.party,
-        partner_id=reg.partner_id,
-        partner_name=partner_name,
-        workloads=frozenset(reg.workloads or ()),
-        solution_stack=reg.solution_stack,
-        submitted_at=reg.submitted_at,
-        pc_count=reg.pc_count,
-        status=reg.status,
+        registration_id=row.id or 0,
+        party=row.party,
+        partner_id=row.partner_id,
+        partner_name=row.partner_name,
+        workloads=frozenset(row.workloads or ()),
+        solution_stack=row.solution_stack,
+        submitted_at=row.submitted_at,
+        pc_count=row.pc_count,
+        status=row.status,
     )
 
 
@@ -258,13 +253,8 @@ class EngagementBook:
 def load_engagement_book(sess: Session) -> EngagementBook:
     """Load every active registration once (one query) for bulk checks."""
     book = EngagementBook()
-    rows = sess.execute(
-        sa.select(Registration, Partner.name)
-        .outerjoin(Partner, Partner.id == Registration.partner_id)
-        .where(Registration.status.in_(ACTIVE_STATUSES))
-    ).all()
-    for reg, partner_name in rows:
-        book.add(reg.customer_key, reg.customer_domain, _engagement(reg, partner_name))
+    for row in sess.execute(_active_engagements()):
+        book.add(row.customer_key, row.customer_domain, _engagement(row))
     return book
 
 

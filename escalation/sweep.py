@@ -129,15 +129,7 @@ def _gold_coordinators(sess: Session) -> dict[int, int]:
 
 def _webhook_endpoints(sess: Session, event: str) -> list[WebhookEndpoint]:
     """Return the enabled endpoints subscribed to an event."""
-    return [
-        ep
-        for ep in sess.execute(
-            sa.select(WebhookEndpoint)
-            .where(col(WebhookEndpoint.enabled).is_(True))
-            .order_by(col(WebhookEndpoint.id))
-        ).scalars()
-        if not ep.events or event in ep.events
-    ]
+    return [ep for ep in notify.enabled_endpoints(sess) if not ep.events or event in ep.events]
 
 
 def _summary_emails(

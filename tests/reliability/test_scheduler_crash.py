@@ -11,7 +11,8 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -144,12 +145,33 @@ def _sweep_url(database_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+@contextmanager
+def _audit_held(database_url: str) -> Iterator[None]:
+    """On PostgreSQL, hold a SHARE lock on audit_event, which the sweep writes last.
+
+    The sweep then stops, demonstrably inside its transaction and after it changed tickets, at
+    its audit record; without the gate a fast sweep could commit between two polls. SQLite has
+    no such gate (its one writer is never made to wait by a reader in WAL mode).
+    """
+    if not is_postgres_url(database_url):
+        yield
+        return
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("LOCK TABLE audit_event IN SHARE MODE"))
+            yield
+            conn.rollback()
+    finally:
+        engine.dispose()
+
+
 def _inside_sweep(app: Flask, database_url: str) -> bool:
     """Return True while the sweep's own transaction is open and has not committed.
 
-    PostgreSQL: the job's backend holds a transaction id (it has locked or changed tickets).
-    SQLite: someone holds the write lock (the job's BEGIN IMMEDIATE) after the run started.
-    Either way no ticket may have moved yet in committed data.
+    PostgreSQL: the job's backend holds a transaction id (it has changed tickets) and waits on
+    the test's lock on audit_event. SQLite: someone holds the write lock (the job's BEGIN
+    IMMEDIATE) after the run started. Either way no ticket may have moved yet in committed data.
     """
     if not _started(app, "escalate_overdue"):
         return False
@@ -158,7 +180,8 @@ def _inside_sweep(app: Flask, database_url: str) -> bool:
             busy = db.session.execute(
                 sa.text(
                     "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE application_name = :name AND backend_xid IS NOT NULL"
+                    "WHERE application_name = :name AND backend_xid IS NOT NULL "
+                    "AND wait_event_type = 'Lock'"
                 ),
                 {"name": SWEEPER},
             ).scalar_one()
@@ -198,11 +221,12 @@ def test_escalation_sweep_killed_midway(app: Flask, database_url: str, tmp_path:
     overdue ticket exactly one level, with one timeline event each; a third run finds nothing."""
     _overdue_tickets(app, TICKETS)
     log = tmp_path / "jobs.log"
-    proc = _job_process("escalate_overdue", _sweep_url(database_url), log)
-    try:
-        _kill_when(proc, lambda: _inside_sweep(app, database_url))
-    finally:
-        stop_process(proc)
+    with _audit_held(database_url):
+        proc = _job_process("escalate_overdue", _sweep_url(database_url), log)
+        try:
+            _kill_when(proc, lambda: _inside_sweep(app, database_url))
+        finally:
+            stop_process(proc)
     levels, events = _levels_and_events(app)
     assert levels == Counter({1: TICKETS}), f"a killed sweep left a partial result: {levels}"
     assert not events

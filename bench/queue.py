@@ -27,7 +27,9 @@ Baselines, in the same run and database: (1) the page again with the composite i
 page's keyset merge (``escalation.queries.keyset_ids``) vs a plain SQL query with
 ``ORDER BY sla_due_at, id OFFSET k LIMIT 51`` at the same depth. A third table splits the page's
 time into its rows (``queue_page`` without facet counts) and its facet counts (``queue_counts``),
-as the page gets them (cached per scope for ``QUEUE_COUNTS_TTL_SECONDS``) and uncached.
+as the page gets them (cached per scope for ``QUEUE_COUNTS_TTL_SECONDS``) and uncached. A last
+table times one registration's page with and without the second-registration index
+(bench.ticket_lookups).
 """
 
 import argparse
@@ -59,6 +61,7 @@ from bench.fixtures import (
     ticket_rows,
     triggers_deferred,
 )
+from bench.ticket_lookups import registration_pages
 
 SEED = 20240603
 COMPOSITE_INDEX = "ix_ticket_district_status_due"
@@ -314,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
                 View("national, all districts: first page", people.national_email, None, 0),
                 View("national, all districts: row 50,000", people.national_email, None, 50_000),
             ]
+            reg_ids = list(
+                sess.execute(
+                    sa.text(
+                        f"SELECT registration_id FROM ticket WHERE {OPEN_SQL} "
+                        "ORDER BY id DESC LIMIT 20"
+                    )
+                ).scalars()
+            )
             urls = {}
             for v in views:
                 cursor = _cursor_at(sess, v.districts, v.depth)
@@ -329,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'check: followed the "Next page" link {followed} time(s) from the first page')
         page, no_index = _pages(bench, views, clients, urls, args.requests)
         parts = _in_process(bench, views, urls, args.requests)
+        lookups = registration_pages(bench, clients[people.national_email], reg_ids, args.requests)
         print(f"machine after the run: {machine_note()}")
 
     def ms(values: list[float], q: float) -> float:
@@ -371,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         ["view", "page p50", "rows p50", "counts p50", "uncached counts p50", "uncached p95"],
         rows,
     )
+    print_table(*lookups)
     return 0
 
 

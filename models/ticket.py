@@ -75,6 +75,16 @@ class Ticket(SQLModel, table=True):
             postgresql_where=sa.text("other_partner_id IS NOT NULL"),
             postgresql_with=NO_DEDUP,
         ),
+        # A registration's page, a decision's "other open tickets" count and an MCS seller's
+        # scope look tickets up by either registration; only overlap tickets have a second
+        # one, so the index holds just those.
+        sa.Index(
+            "ix_ticket_other_registration_id",
+            "other_registration_id",
+            sqlite_where=sa.text("other_registration_id IS NOT NULL"),
+            postgresql_where=sa.text("other_registration_id IS NOT NULL"),
+            postgresql_with=NO_DEDUP,
+        ),
         # Room on each page for new row versions: tickets are updated many times (claimed,
         # assigned, warned, escalated, decided), and a version that fits on its page is cheaper
         # to write and, when no indexed column changes, needs no index entries at all (HOT).

@@ -45,6 +45,9 @@ __all__ = ["AccountIndex"]
 # Candidate generation: postings longer than this are too common to gather candidates from alone.
 _RARE_POSTINGS = 400
 _MAX_CANDIDATES = 24
+# A word this rare on the list gathers all its holders, past any commoner words' ranking ("Bank of
+# New York Mellon" reaches "BNY Mellon" beyond two dozen "New York" funds).
+_FEW_POSTINGS = 8
 _MAX_RESULTS = 5
 # How close a runner-up (a different account) may come before the best is no longer clear.
 _AMBIGUITY_MARGIN = 3.0
@@ -370,11 +373,14 @@ class AccountIndex:
         acc: dict[int, float] = {}
         common: list[tuple[str, float]] = []
         anchored = False  # an exact query token gathered candidates
+        kept: list[int] = []
         for tok, sim in probes:
             posting = postings[tok]
             if len(posting) > _RARE_POSTINGS:
                 common.append((tok, sim))
                 continue
+            if sim == 1.0 and len(posting) <= _FEW_POSTINGS:
+                kept.extend(posting)
             anchored = anchored or sim == 1.0
             weight = self._weights[tok] * sim
             for vid in posting:
@@ -404,7 +410,8 @@ class AccountIndex:
                     acc[vid] += weight
         if len(acc) <= _MAX_CANDIDATES:
             return list(acc)
-        return sorted(acc, key=acc.__getitem__, reverse=True)[:_MAX_CANDIDATES]
+        top = sorted(acc, key=acc.__getitem__, reverse=True)[:_MAX_CANDIDATES]
+        return list(dict.fromkeys(top + kept))
 
     def weight(self, token: str) -> float:
         """Return how much token tells the listed names apart (rare words weigh most)."""

@@ -8,7 +8,9 @@ distinctive word on one side only, a word on each side that the other lacks ("WF
 International"), different series numbers ("Fund II" / "Fund"), a different order of distinctive
 words ("America Bank"), an abbreviation matched through another form of its word ("Tetra Tech" /
 "TETRA Technologies"). One exception raises it: one name is the other plus descriptive words only
-("Cisco" / "Cisco Systems"), when the shared words identify a company.
+("Cisco" / "Cisco Systems"), when the shared words identify a company. An acronym may stand for
+the other name's leading words ("BNY Mellon" / "Bank of New York Mellon"), confidently only when
+the words after it are shared and identify a company on their own.
 """
 
 import itertools
@@ -42,6 +44,12 @@ _CONTAINED_OTHER_SCORE = 87.0
 # Order of distinctive tokens differs ("Bank of America" / "America Bank"): a different company
 # as often as not, so this keeps a permuted name out of the confident band on its own.
 _ORDER_PENALTY = 10.0
+# An acronym: three to five letters, one per leading word of the other name, not itself a common
+# word of company names ("Sun", "Bio"). Two letters ("GE") name too many companies.
+_MIN_ACRONYM = 3
+_MAX_ACRONYM = 5
+# No higher than a name plus descriptive words: the acronym is read, not spelt out.
+_ACRONYM_SCORE = 94.0
 # Only exact, alias and domain matches are certain.
 MAX_FUZZY_SCORE = 99.0
 ORDER_DIFFERS = "word order differs"
@@ -91,6 +99,7 @@ def score_names(
                 q_sim[i], q_sim[i + 1], c_sim[j] = 1.0, 1.0, 1.0
                 q_to_c[i] = q_to_c[i + 1] = j
                 break
+    acronym = _align_acronym(query, cand, q_sim, c_sim, q_to_c)
     typos = 0
     for i, tok in enumerate(query):
         if q_sim[i]:
@@ -199,10 +208,70 @@ def score_names(
     if any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong)):
         score -= _ORDER_PENALTY
         reasons.append(ORDER_DIFFERS)
+    if acronym is not None:
+        short, words, identifying_idf = acronym
+        reasons.append(f"{short} stands for {' '.join(words)}")
+        # Initials collide ("CPS Technologies" / "Check Point Software Technologies"): only an
+        # identifying word after them makes the reading certain.
+        ceiling = (
+            _ACRONYM_SCORE if identifying_idf >= _MIN_IDENTIFYING_IDF else _CONTAINED_OTHER_SCORE
+        )
+        score = min(score, ceiling)
     if not reasons:
         reasons.append("same words")
     score = min(score, MAX_FUZZY_SCORE)
     return score, reasons
+
+
+def _align_acronym(
+    query: tuple[str, ...],
+    cand: tuple[str, ...],
+    q_sim: list[float],
+    c_sim: list[float],
+    q_to_c: list[int],
+) -> tuple[str, tuple[str, ...], float] | None:
+    """Match an acronym leading one name to the other's leading words; return it, them, rest IDF."""
+    words = _acronym_words(query, cand, q_sim, c_sim)
+    if words:
+        q_sim[0] = 1.0
+        q_to_c[0] = 0
+        for j in range(len(words)):
+            c_sim[j] = 1.0
+        return query[0], words, _rest_idf(query[1:], cand[len(words) :])
+    words = _acronym_words(cand, query, c_sim, q_sim)
+    if words:
+        c_sim[0] = 1.0
+        for i in range(len(words)):
+            q_sim[i] = 1.0
+            q_to_c[i] = 0
+        return cand[0], words, _rest_idf(cand[1:], query[len(words) :])
+    return None
+
+
+def _acronym_words(
+    short: tuple[str, ...], long: tuple[str, ...], s_sim: list[float], l_sim: list[float]
+) -> tuple[str, ...]:
+    """Return the leading words of long that short's first word is the initials of, or ()."""
+    acronym = short[0]
+    size = len(acronym)
+    if s_sim[0] or not _MIN_ACRONYM <= size <= _MAX_ACRONYM or len(long) < size:
+        return ()
+    if not acronym.isalpha() or is_common_word(acronym):
+        return ()
+    words = long[:size]
+    if any(l_sim[:size]) or "".join(w[0] for w in words) != acronym:
+        return ()
+    if not all(w.isalpha() for w in words):
+        return ()
+    # The rest must share a word: initials alone ("IBM") fit too many names to align on.
+    if not (set(short[1:]) & set(long[size:])) - WEAK_WORDS:
+        return ()
+    return words
+
+
+def _rest_idf(short_rest: tuple[str, ...], long_rest: tuple[str, ...]) -> float:
+    """Return the prior IDF of the words both names share after the acronym."""
+    return sum(prior_idf(t) for t in (set(short_rest) & set(long_rest)) - WEAK_WORDS)
 
 
 def _weak_positions(toks: tuple[str, ...], sims: list[float]) -> set[int]:

@@ -34,7 +34,7 @@ from conflict.views import (
 )
 from models import Registration
 from models.db import session as db_session
-from web.api_base import ErrorOut, api, api_user, require_api_role, spec
+from web.api_base import ErrorOut, api, api_user, require_api_role, validate
 from web.errors import json_error
 
 TAGS = ["registrations"]
@@ -161,7 +161,7 @@ def _location(reg: Registration) -> str:
 
 
 @api.route("/registrations", methods=["POST"])
-@spec.validate(
+@validate(
     json=RegistrationCreate,
     headers=SubmitHeaders,
     resp=Response(HTTP_201=RegistrationOut, HTTP_200=RegistrationOut, HTTP_409=ErrorOut, **ERRORS),
@@ -195,7 +195,7 @@ def create_registration() -> Any:
 
 
 @api.route("/registrations", methods=["GET"])
-@spec.validate(
+@validate(
     query=RegistrationQuery,
     resp=Response(HTTP_200=RegistrationPage, HTTP_400=ErrorOut, **ERRORS),
     tags=TAGS,
@@ -223,7 +223,7 @@ def list_registrations() -> Any:
 
 
 @api.route("/registrations/<int:reg_id>", methods=["GET"])
-@spec.validate(resp=Response(HTTP_200=RegistrationOut, HTTP_404=ErrorOut, **ERRORS), tags=TAGS)
+@validate(resp=Response(HTTP_200=RegistrationOut, HTTP_404=ErrorOut, **ERRORS), tags=TAGS)
 def get_registration(reg_id: int) -> Any:
     """Return one registration with its findings and tickets (404 for another partner's)."""
     require_api_role("partner", "mcs", "reviewer", "admin")
@@ -235,7 +235,7 @@ def get_registration(reg_id: int) -> Any:
 
 
 @api.route("/conflict-check", methods=["POST"])
-@spec.validate(
+@validate(
     json=RegistrationCreate,
     resp=Response(HTTP_200=CheckOut, **ERRORS),
     tags=TAGS,

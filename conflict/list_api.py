@@ -11,7 +11,7 @@ from spectree import Response
 from conflict.lists import ListError, ListValidationError, import_list
 from models import NamedAccountList
 from models.db import session as db_session
-from web.api_base import api, api_user, require_api_role, spec
+from web.api_base import api, api_user, require_api_role, validate
 from web.errors import json_error
 
 MAX_PAGE = 200
@@ -100,7 +100,7 @@ def version_json(version: NamedAccountList) -> dict[str, Any]:
 
 
 @api.get("/named-account-lists")
-@spec.validate(
+@validate(
     query=ListQuery,
     resp=Response(HTTP_200=ListPage, HTTP_403=ErrorOut, HTTP_404=ErrorOut, HTTP_422=ErrorOut),
     tags=["named-account lists"],
@@ -133,7 +133,7 @@ def _upload_body() -> tuple[bytes | None, str | None]:
 
 
 @api.post("/named-account-lists")
-@spec.validate(
+@validate(
     resp=Response(
         HTTP_200=UploadOut,
         HTTP_201=UploadOut,

@@ -16,7 +16,7 @@ from escalation.queries import visible_tickets
 from escalation.states import InvalidDecision, InvalidTransition
 from models import ConflictFinding, Ticket, TicketEvent
 from models.db import session as db_session
-from web.api_base import ErrorOut, api, api_user, spec
+from web.api_base import ErrorOut, api, api_user, validate
 from web.errors import json_error
 
 # --- schemas ------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ def _visible_or_404(ticket_id: int) -> Ticket | None:
 
 
 @api.get("/tickets")
-@spec.validate(
+@validate(
     query=TicketQuery,
     resp=Response(HTTP_200=TicketList, HTTP_401=ErrorOut, HTTP_422=ErrorOut),
     tags=["tickets"],
@@ -234,7 +234,7 @@ def list_tickets(query: TicketQuery) -> Any:
 
 
 @api.get("/tickets/<int:ticket_id>")
-@spec.validate(
+@validate(
     resp=Response(HTTP_200=TicketOut, HTTP_401=ErrorOut, HTTP_404=ErrorOut),
     tags=["tickets"],
 )
@@ -247,7 +247,7 @@ def get_ticket(ticket_id: int) -> Any:
 
 
 @api.post("/tickets/<int:ticket_id>/decision")
-@spec.validate(
+@validate(
     json=DecisionIn,
     resp=Response(
         HTTP_200=TicketOut,

@@ -31,10 +31,18 @@ if TYPE_CHECKING:
     from escalation.sweep import ByOwner, DueKey, SweepContext
 
 # Settings for the sweep statement alone. It keeps the moved rows for its later steps, which
-# the default work_mem would spill to temporary files. And the planner prices a row lookup by
+# the default work_mem would spill to temporary files. The planner prices a row lookup by
 # tid like a random page read, so it would hash the whole ticket table to join the planned
-# rows back to it, where fetching each row by its tid costs far less.
-SWEEP_SETTINGS = {"work_mem": "64MB", "enable_hashjoin": "off", "enable_mergejoin": "off"}
+# rows back to it, where fetching each row by its tid costs far less. And the statement's
+# estimated cost makes the server compile its expressions (JIT) on every run, which takes
+# tens of milliseconds, more on a busy machine, and saves nothing: the time goes into row
+# writes, index entries and foreign-key checks, not into evaluating expressions.
+SWEEP_SETTINGS = {
+    "work_mem": "64MB",
+    "enable_hashjoin": "off",
+    "enable_mergejoin": "off",
+    "jit": "off",
+}
 
 _PG_GROUPS = """
 SELECT type, level, district, region,

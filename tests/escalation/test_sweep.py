@@ -280,7 +280,7 @@ def test_owners_are_planned_alike_on_every_database(world: dict[str, Any]) -> No
 def test_the_sweep_puts_its_statement_settings_back(world: dict[str, Any]) -> None:
     _needs_postgres()
     setup = _sweep_world(world)
-    names = ["work_mem", "enable_hashjoin", "enable_mergejoin"]
+    names = list(sweep_pg.SWEEP_SETTINGS)
 
     def current() -> list[str]:
         return [

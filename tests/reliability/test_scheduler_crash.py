@@ -11,8 +11,7 @@ import sqlite3
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,31 +21,25 @@ from flask import Flask
 
 from escalation import claims
 from escalation.jobs import run_job
-from models import JobRun, OutboxMessage, Registration, Ticket, TicketEvent, utcnow
+from models import JobRun, OutboxMessage, utcnow
 from models.db import db
-from models.policy import active_policy
 from tests.dbutil import is_postgres_url
-from tests.factories import make_district, make_partner, make_user
-from tests.reliability.servers import BIN, ROOT, SmtpSink, app_env, stop_process
+from tests.reliability.job_world import (
+    audit_held,
+    job_process,
+    levels_and_events,
+    named_url,
+    overdue_tickets,
+    queue_messages,
+    statuses,
+)
+from tests.reliability.servers import SmtpSink, stop_process
 
 pytestmark = pytest.mark.slow
 
 TICKETS = 6000
 MESSAGES = 240
-
-
-def _job_process(
-    name: str, database_url: str, log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start `flask --app app jobs run NAME` as its own process group."""
-    return subprocess.Popen(
-        [str(BIN / "flask"), "--app", "app", "jobs", "run", name],
-        cwd=ROOT,
-        env=app_env(database_url, env),
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+SWEEPER = "cg-crash-sweep"
 
 
 def _started(app: Flask, name: str) -> bool:
@@ -73,97 +66,6 @@ def _kill_when(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
-
-
-def _overdue_tickets(app: Flask, n: int) -> None:
-    """Create n open level-1 tickets in two districts, all past their SLA."""
-    with app.app_context():
-        policy = active_policy(db.session)
-        make_district("northeast", "east")
-        make_district("southeast", "east")
-        make_user("reviewer", level=1, districts=["northeast", "southeast"])
-        make_user("reviewer", level=2, region="east", districts=[])
-        partner = make_partner("Sweep Partner")
-        user = make_user("partner", partner_id=partner.id)
-        past = utcnow() - timedelta(days=10)
-        db.session.execute(
-            sa.insert(Registration.__table__),
-            [
-                {
-                    "party": "partner",
-                    "partner_id": partner.id,
-                    "submitted_by_id": user.id,
-                    "customer_name": f"Sweep Customer {i}",
-                    "customer_key": f"n:sweep customer {i}",
-                    "district": "northeast" if i % 2 else "southeast",
-                    "status": "in_conflict",
-                    "workloads": ["exchange"],
-                    "policy_version_id": policy.id,
-                    "notes": "",
-                    "dotnet_early_adoption": False,
-                    "submitted_at": past,
-                    "updated_at": past,
-                }
-                for i in range(n)
-            ],
-        )
-        regs = db.session.execute(
-            sa.select(Registration.id, Registration.district).order_by(Registration.id)
-        ).all()
-        db.session.execute(
-            sa.insert(Ticket.__table__),
-            [
-                {
-                    "type": "conflict",
-                    "rule": "PARTNER_OVERLAP",
-                    "status": "open",
-                    "level": 1,
-                    "district": district,
-                    "region": "east",
-                    "registration_id": rid,
-                    "partner_id": partner.id,
-                    "title": f"Ticket {rid}",
-                    "opened_at": past,
-                    "sla_due_at": past + timedelta(hours=1),
-                    "updated_at": past,
-                    "breached": False,
-                }
-                for rid, district in regs
-            ],
-        )
-        db.session.commit()
-
-
-SWEEPER = "cg-crash-sweep"
-
-
-def _sweep_url(database_url: str) -> str:
-    """Return the job's database URL, named on PostgreSQL so its backend can be watched."""
-    if not is_postgres_url(database_url):
-        return database_url
-    url = sa.engine.make_url(database_url).update_query_dict({"application_name": SWEEPER})
-    return url.render_as_string(hide_password=False)
-
-
-@contextmanager
-def _audit_held(database_url: str) -> Iterator[None]:
-    """On PostgreSQL, hold a SHARE lock on audit_event, which the sweep writes last.
-
-    The sweep then stops, demonstrably inside its transaction and after it changed tickets, at
-    its audit record; without the gate a fast sweep could commit between two polls. SQLite has
-    no such gate (its one writer is never made to wait by a reader in WAL mode).
-    """
-    if not is_postgres_url(database_url):
-        yield
-        return
-    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("LOCK TABLE audit_event IN SHARE MODE"))
-            yield
-            conn.rollback()
-    finally:
-        engine.dispose()
 
 
 def _inside_sweep(app: Flask, database_url: str) -> bool:
@@ -199,99 +101,58 @@ def _inside_sweep(app: Flask, database_url: str) -> bool:
             pass  # locked: a writer is inside its transaction
         finally:
             probe.close()
-    levels, _ = _levels_and_events(app)
+    levels, _ = levels_and_events(app)
     return set(levels) == {1}
-
-
-def _levels_and_events(app: Flask) -> tuple[Counter[int], Counter[int]]:
-    """Return how many tickets sit at each level, and how many escalation events each has."""
-    with app.app_context():
-        levels = Counter(db.session.execute(sa.select(Ticket.level)).scalars())
-        events = Counter(
-            db.session.execute(
-                sa.select(TicketEvent.ticket_id).where(TicketEvent.kind == "escalated")
-            ).scalars()
-        )
-        db.session.remove()
-    return levels, events
 
 
 def test_escalation_sweep_killed_midway(app: Flask, database_url: str, tmp_path: Path) -> None:
     """The sweep is one transaction: killed inside it, nothing moved; the next run moves every
     overdue ticket exactly one level, with one timeline event each; a third run finds nothing."""
-    _overdue_tickets(app, TICKETS)
+    overdue_tickets(app, TICKETS)
     log = tmp_path / "jobs.log"
-    with _audit_held(database_url):
-        proc = _job_process("escalate_overdue", _sweep_url(database_url), log)
+    with audit_held(database_url):
+        proc = job_process("escalate_overdue", named_url(database_url, SWEEPER), log)
         try:
             _kill_when(proc, lambda: _inside_sweep(app, database_url))
         finally:
             stop_process(proc)
-    levels, events = _levels_and_events(app)
+    levels, events = levels_and_events(app)
     assert levels == Counter({1: TICKETS}), f"a killed sweep left a partial result: {levels}"
     assert not events
 
-    again = _job_process("escalate_overdue", database_url, log)
+    again = job_process("escalate_overdue", database_url, log)
     try:
         assert again.wait(timeout=120) == 0, log.read_text()[-3000:]
     finally:
         stop_process(again)
-    levels, events = _levels_and_events(app)
+    levels, events = levels_and_events(app)
     assert levels == Counter({2: TICKETS}), levels
     assert len(events) == TICKETS and set(events.values()) == {1}
 
-    third = _job_process("escalate_overdue", database_url, log)
+    third = job_process("escalate_overdue", database_url, log)
     try:
         assert third.wait(timeout=120) == 0, log.read_text()[-3000:]
     finally:
         stop_process(third)
-    assert _levels_and_events(app) == (levels, events)
+    assert levels_and_events(app) == (levels, events)
     assert log.read_text().rstrip().endswith("escalate_overdue: 0 items")
-
-
-def _queue_messages(app: Flask, n: int) -> set[str]:
-    """Queue n e-mails; return their Message-IDs."""
-    from escalation.notify import enqueue_email
-
-    ids = set()
-    with app.app_context():
-        for i in range(n):
-            msg = enqueue_email(
-                db.session,
-                event="test.crash",
-                template="registration_received",
-                subject=f"Message {i}",
-                context={"headline": f"Message {i}", "lines": [], "url": "http://localhost/"},
-                email=f"reader{i}@example.com",
-            )
-            assert msg is not None
-            ids.add(msg.message_id)
-        db.session.commit()
-    return ids
-
-
-def _statuses(app: Flask) -> Counter[str]:
-    with app.app_context():
-        found = Counter(db.session.execute(sa.select(OutboxMessage.status)).scalars())
-        db.session.remove()
-    return found
 
 
 def test_outbox_delivery_killed_midway(app: Flask, database_url: str, tmp_path: Path) -> None:
     """Killed while sending: what it sent stays sent, what it had claimed waits for its lease,
     and after the lease the next run sends the rest; only the message in flight at the moment
     of the kill may arrive twice, with the same Message-ID so receivers can drop it."""
-    expected = _queue_messages(app, MESSAGES)
+    expected = queue_messages(app, MESSAGES)
     with SmtpSink(delay=0.015) as smtp:
         env = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp.port)}
         log = tmp_path / "jobs.log"
-        proc = _job_process("deliver_outbox", database_url, log, env)
+        proc = job_process("deliver_outbox", database_url, log, env)
         try:
             _kill_when(proc, lambda: len(smtp.received()) >= MESSAGES // 4)
         finally:
             stop_process(proc)
         at_kill = Counter(smtp.received())
-        state = _statuses(app)
+        state = statuses(app)
         assert 0 < state["sent"] < MESSAGES, state
         assert state["sending"] > 0, "the kill should leave a claimed batch behind"
         # Everything marked sent really went out; at most the one in flight went unmarked.
@@ -302,7 +163,7 @@ def test_outbox_delivery_killed_midway(app: Flask, database_url: str, tmp_path: 
         try:
             # While the dead worker's lease holds, its claimed rows are left alone.
             run_job(app, "deliver_outbox")
-            assert _statuses(app)["sending"] == state["sending"]
+            assert statuses(app)["sending"] == state["sending"]
             # Once it has run out, they are claimed again and sent.
             later = utcnow() + claims.LEASE + timedelta(minutes=1)
             run = run_job(app, "deliver_outbox", now=later)
@@ -311,7 +172,7 @@ def test_outbox_delivery_killed_midway(app: Flask, database_url: str, tmp_path: 
             app.config.update(saved)
         received = Counter(smtp.received())
 
-    assert _statuses(app) == Counter({"sent": MESSAGES})
+    assert statuses(app) == Counter({"sent": MESSAGES})
     assert set(received) == expected, "a message was lost"
     twice = [mid for mid, n in received.items() if n > 1]
     assert len(twice) <= 1 and all(received[m] == 2 for m in twice), twice

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from conflict.name_score import MAX_FUZZY_SCORE, ORDER_DIFFERS, score_names
+from conflict.name_variants import Variants
 from conflict.name_words import (
     MAX_PRIOR_IDF,
     MIN_TYPO_LEN,
@@ -54,42 +55,6 @@ _AMBIGUITY_MARGIN = 3.0
 _EVIDENCE_BONUS = 2.0
 
 
-class _Variants:
-    """The searchable spellings of the accounts (names, aliases, other orders), column by column.
-
-    Columns rather than one object per spelling: the garbage collector walks every container
-    object alive, in every full collection of the process, for as long as the index lives.
-    """
-
-    __slots__ = ("abbreviated", "account", "is_alias", "text", "tokens")
-
-    def __init__(self) -> None:
-        self.account: list[int] = []  # index into AccountIndex._accounts
-        self.text: list[str] = []  # normalised name, reported as matched_on
-        self.tokens: list[tuple[str, ...]] = []  # in the name's order, or another (EDGAR's)
-        self.is_alias: list[bool] = []
-        self.abbreviated: list[frozenset[str]] = []  # tokens written abbreviated ("Tech")
-
-    def __len__(self) -> int:
-        return len(self.account)
-
-    def add(
-        self,
-        account: int,
-        text: str,
-        tokens: tuple[str, ...],
-        is_alias: bool,
-        abbreviated: frozenset[str],
-    ) -> int:
-        """Append one spelling and return its id."""
-        self.account.append(account)
-        self.text.append(text)
-        self.tokens.append(tokens)
-        self.is_alias.append(is_alias)
-        self.abbreviated.append(abbreviated)
-        return len(self.account) - 1
-
-
 @dataclass(slots=True)
 class _Scored:
     account: int
@@ -106,7 +71,7 @@ class AccountIndex:
     def __init__(self, accounts: Sequence[Account], list_version_id: int | None) -> None:
         self.list_version_id = list_version_id
         self._accounts: tuple[Account, ...] = tuple(accounts)
-        self._variants = _Variants()
+        self._variants = Variants()
         self._by_domain: dict[str, list[int]] = {}
         # Tuples, not lists: the collector stops watching tuples of strings and numbers.
         self._by_key: dict[str, tuple[int, ...]] = {}  # name key -> variant ids

@@ -22,8 +22,9 @@ import gc
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from conflict.name_repair import repaired_names
 from conflict.name_score import MAX_FUZZY_SCORE, ORDER_DIFFERS, score_names
 from conflict.name_variants import Variants
 from conflict.name_words import (
@@ -231,7 +232,20 @@ class AccountIndex:
         if forms is None:
             return []
         scores = (match_score, review_score)
-        return self._fuzzy(forms, query_domain, district, pc_count, *scores, taken)
+        found = self._fuzzy(forms, query_domain, district, pc_count, *scores, taken)
+        if found and found[0].confident:
+            return found
+        # Stray marks read as word breaks may have cut a word in two ("Gerl-ach"); a second
+        # reading counts only when it is sure, so it never turns a clear miss into a doubt.
+        for repaired in repaired_names(name):
+            second = name_forms(repaired)
+            if second.tokens == forms.tokens:
+                continue
+            again = self._fuzzy(second, query_domain, district, pc_count, *scores, taken)
+            if again and again[0].confident:
+                why = f"read as {repaired}"
+                return [replace(m, reasons=(*m.reasons, why)) for m in again]
+        return found
 
     def _fuzzy(
         self,

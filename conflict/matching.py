@@ -37,6 +37,7 @@ from conflict.name_words import (
     is_common_word,
     number_forms,
     prior_idf,
+    respell_slips,
     token_similarity,
 )
 from conflict.normalize import NameForms, name_forms, normalize_domain
@@ -259,7 +260,8 @@ class AccountIndex:
     ) -> list[AccountMatch]:
         if not forms.tokens:
             return []
-        candidates = self._candidates(forms.tokens)
+        query = respell_slips(forms.tokens, self.is_listed)
+        candidates = self._candidates(query)
         variants = self._variants
         best: dict[int, _Scored] = {}
         for vid in candidates:
@@ -267,10 +269,11 @@ class AccountIndex:
             if owner in taken:
                 continue
             abbreviated = (forms.abbreviated, variants.abbreviated[vid])
-            score, reasons = score_names(forms.tokens, variants.tokens[vid], *abbreviated, self)
+            score, reasons = score_names(query, variants.tokens[vid], *abbreviated, self)
             # Only the order of the words depends on the order they are read in.
             if len(forms.orders) > 1 and ORDER_DIFFERS in reasons:
                 for order in forms.orders[1:]:
+                    order = respell_slips(order, self.is_listed)
                     got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
                     if got > score:
                         score, reasons = got, why

@@ -44,6 +44,11 @@ _CONTAINED_OTHER_SCORE = 87.0
 # Order of distinctive tokens differs ("Bank of America" / "America Bank"): a different company
 # as often as not, so this keeps a permuted name out of the confident band on its own.
 _ORDER_PENALTY = 10.0
+# Words whose place in a name says nothing: "Group Quitzon", "Sons Rosenbaum and".
+_ORDER_FREE = WEAK_WORDS | {"sons", "brothers"}
+# Partners' surnames listed in another order ("Klein, Lubowitz and Daniel") name one firm: this
+# many, all rare among company names, so "New York Bank" stays apart from "Bank of New York".
+_MIN_PARTNERS = 3
 # An acronym: three to five letters, one per leading word of the other name, not itself a common
 # word of company names ("Sun", "Bio"). Two letters ("GE") name too many companies.
 _MIN_ACRONYM = 3
@@ -204,8 +209,9 @@ def score_names(
         # "Fund II" is not "Fund", "Acquisition Corp III" is not "Acquisition Corp II".
         score = _CONTAINED_OTHER_SCORE
         reasons.append("numbers differ")
-    strong = [q_to_c[i] for i, t in enumerate(query) if q_to_c[i] >= 0 and t not in WEAK_WORDS]
-    if any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong)):
+    strong = [q_to_c[i] for i, t in enumerate(query) if q_to_c[i] >= 0 and t not in _ORDER_FREE]
+    reordered = any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong))
+    if reordered and not _partners_reordered(query, q_sim, c_sim):
         score -= _ORDER_PENALTY
         reasons.append(ORDER_DIFFERS)
     if acronym is not None:
@@ -272,6 +278,14 @@ def _acronym_words(
 def _rest_idf(short_rest: tuple[str, ...], long_rest: tuple[str, ...]) -> float:
     """Return the prior IDF of the words both names share after the acronym."""
     return sum(prior_idf(t) for t in (set(short_rest) & set(long_rest)) - WEAK_WORDS)
+
+
+def _partners_reordered(query: tuple[str, ...], q_sim: list[float], c_sim: list[float]) -> bool:
+    """Return True when both names are the same rare words (partners' surnames), reordered."""
+    if not all(sim == 1.0 for sim in q_sim) or not all(sim == 1.0 for sim in c_sim):
+        return False
+    words = [t for t in query if t not in _ORDER_FREE]
+    return len(words) >= _MIN_PARTNERS and all(prior_idf(t) >= _MIN_IDENTIFYING_IDF for t in words)
 
 
 def _weak_positions(toks: tuple[str, ...], sims: list[float]) -> set[int]:

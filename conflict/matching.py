@@ -11,7 +11,9 @@ company names (a prior, so that "general" or "american" stay weak on a small lis
 weight for words that rarely tell companies apart ("group", "holdings"). ``conflict.name_score``
 scores a candidate with these weights; a name written surname first ("SCHWAB CHARLES CORP") is
 scored in its everyday order too. Domain, district and PC count then count as evidence, and a best
-match that another account comes close to is not confident.
+match that another account comes close to is not confident. A mistyped "and" or legal form the list
+does not know is read as that word; a name with stray marks inside its words that finds no sure
+match is read once more without them (``conflict.name_repair``).
 
 Candidates come from an inverted index of tokens plus a one-deletion neighbourhood of every token
 (typos), so only accounts sharing a rare-enough token with the query are ever scored; words common

@@ -6,11 +6,12 @@ distinctive token that the other side lacks therefore costs a lot, a missing "Ho
 nothing. Then rules that weights alone cannot express cap the score below the confident band: a
 distinctive word on one side only, a word on each side that the other lacks ("WF Holding" / "WF
 International"), different series numbers ("Fund II" / "Fund"), a different order of distinctive
-words ("America Bank"), an abbreviation matched through another form of its word ("Tetra Tech" /
-"TETRA Technologies"). One exception raises it: one name is the other plus descriptive words only
-("Cisco" / "Cisco Systems"), when the shared words identify a company. An acronym may stand for
-the other name's leading words ("BNY Mellon" / "Bank of New York Mellon"), confidently only when
-the words after it are shared and identify a company on their own.
+words ("America Bank"; partners' rare surnames may come in any order), an abbreviation matched
+through another form of its word ("Tetra Tech" / "TETRA Technologies"). One exception raises it:
+one name is the other plus descriptive words only ("Cisco" / "Cisco Systems"), when the shared
+words identify a company. An acronym may stand for the other name's leading words ("BNY Mellon" /
+"Bank of New York Mellon"), confidently only when the words after it are shared and identify a
+company on their own.
 """
 
 import itertools

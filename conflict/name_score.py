@@ -291,7 +291,9 @@ def _partners_reordered(query: tuple[str, ...], q_sim: list[float], c_sim: list[
 
 def _weak_positions(toks: tuple[str, ...], sims: list[float]) -> set[int]:
     """Return the positions of unmatched words that barely tell names apart."""
-    weak = {i for i, t in enumerate(toks) if not sims[i] and t in WEAK_WORDS}
+    # Only after the words both names share: "Community Trust Bancorp" is not "Community Bancorp".
+    tail = max((i for i, sim in enumerate(sims) if sim), default=-1)
+    weak = {i for i, t in enumerate(toks) if not sims[i] and t in WEAK_WORDS and i > tail}
     last = len(toks) - 1
     if last > 0 and not sims[last] and toks[last] in PLACE_TAGS:
         weak.add(last)

@@ -89,12 +89,14 @@ WEAK_WEIGHT = 0.6
 # Words a company adds to or drops from its own name ("Cisco Systems", "Uber Technologies",
 # "Verizon Communications"). When one name is the other plus only such words, it is the same
 # company; plus any other word ("Apple Hospitality REIT", "Delta Apparel") it may well not be.
+# Not "energy", "resources" or "services": they name a line of business, which tells companies
+# of one first word apart ("Comstock Resources" / "Comstock Inc.", "Icon Energy" / "ICON").
 _DESCRIPTOR_TEXT = """
 system systems technology technologies solutions software communications industries industry
 international holdings holding group companies company corporation incorporated enterprises
 enterprise global worldwide networks network laboratories laboratory pharmaceuticals
-pharmaceutical therapeutics biosciences bioscience sciences research services service products
-chemicals brands brand energy resources financial entertainment media
+pharmaceutical therapeutics biosciences bioscience sciences research products
+chemicals brands brand financial entertainment media
 manufacturing electronics computer stores wholesale platforms consulting usa america limited
 """
 DESCRIPTORS: frozenset[str] = frozenset(_DESCRIPTOR_TEXT.split())

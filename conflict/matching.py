@@ -11,7 +11,9 @@ company names (a prior, so that "general" or "american" stay weak on a small lis
 weight for words that rarely tell companies apart ("group", "holdings"). ``conflict.name_score``
 scores a candidate with these weights; a name written surname first ("SCHWAB CHARLES CORP") is
 scored in its everyday order too. Domain, district and PC count then count as evidence, and a best
-match that another account comes close to is not confident.
+match that another account comes close to is not confident. A mistyped "and" or legal form the list
+does not know is read as that word; a name with stray marks inside its words that finds no sure
+match is read once more without them (``conflict.name_repair``).
 
 Candidates come from an inverted index of tokens plus a one-deletion neighbourhood of every token
 (typos), so only accounts sharing a rare-enough token with the query are ever scored; words common
@@ -22,9 +24,11 @@ import gc
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from conflict.name_repair import repaired_names
 from conflict.name_score import MAX_FUZZY_SCORE, ORDER_DIFFERS, score_names
+from conflict.name_variants import Variants
 from conflict.name_words import (
     MAX_PRIOR_IDF,
     MIN_TYPO_LEN,
@@ -35,6 +39,7 @@ from conflict.name_words import (
     is_common_word,
     number_forms,
     prior_idf,
+    respell_slips,
     token_similarity,
 )
 from conflict.normalize import NameForms, name_forms, normalize_domain
@@ -54,42 +59,6 @@ _AMBIGUITY_MARGIN = 3.0
 _EVIDENCE_BONUS = 2.0
 
 
-class _Variants:
-    """The searchable spellings of the accounts (names, aliases, other orders), column by column.
-
-    Columns rather than one object per spelling: the garbage collector walks every container
-    object alive, in every full collection of the process, for as long as the index lives.
-    """
-
-    __slots__ = ("abbreviated", "account", "is_alias", "text", "tokens")
-
-    def __init__(self) -> None:
-        self.account: list[int] = []  # index into AccountIndex._accounts
-        self.text: list[str] = []  # normalised name, reported as matched_on
-        self.tokens: list[tuple[str, ...]] = []  # in the name's order, or another (EDGAR's)
-        self.is_alias: list[bool] = []
-        self.abbreviated: list[frozenset[str]] = []  # tokens written abbreviated ("Tech")
-
-    def __len__(self) -> int:
-        return len(self.account)
-
-    def add(
-        self,
-        account: int,
-        text: str,
-        tokens: tuple[str, ...],
-        is_alias: bool,
-        abbreviated: frozenset[str],
-    ) -> int:
-        """Append one spelling and return its id."""
-        self.account.append(account)
-        self.text.append(text)
-        self.tokens.append(tokens)
-        self.is_alias.append(is_alias)
-        self.abbreviated.append(abbreviated)
-        return len(self.account) - 1
-
-
 @dataclass(slots=True)
 class _Scored:
     account: int
@@ -106,7 +75,7 @@ class AccountIndex:
     def __init__(self, accounts: Sequence[Account], list_version_id: int | None) -> None:
         self.list_version_id = list_version_id
         self._accounts: tuple[Account, ...] = tuple(accounts)
-        self._variants = _Variants()
+        self._variants = Variants()
         self._by_domain: dict[str, list[int]] = {}
         # Tuples, not lists: the collector stops watching tuples of strings and numbers.
         self._by_key: dict[str, tuple[int, ...]] = {}  # name key -> variant ids
@@ -266,7 +235,20 @@ class AccountIndex:
         if forms is None:
             return []
         scores = (match_score, review_score)
-        return self._fuzzy(forms, query_domain, district, pc_count, *scores, taken)
+        found = self._fuzzy(forms, query_domain, district, pc_count, *scores, taken)
+        if found and found[0].confident:
+            return found
+        # Stray marks read as word breaks may have cut a word in two ("Gerl-ach"); a second
+        # reading counts only when it is sure, so it never turns a clear miss into a doubt.
+        for repaired in repaired_names(name):
+            second = name_forms(repaired)
+            if second.tokens == forms.tokens:
+                continue
+            again = self._fuzzy(second, query_domain, district, pc_count, *scores, taken)
+            if again and again[0].confident:
+                why = f"read as {repaired}"
+                return [replace(m, reasons=(*m.reasons, why)) for m in again]
+        return found
 
     def _fuzzy(
         self,
@@ -280,7 +262,8 @@ class AccountIndex:
     ) -> list[AccountMatch]:
         if not forms.tokens:
             return []
-        candidates = self._candidates(forms.tokens)
+        query = respell_slips(forms.tokens, self.is_listed)
+        candidates = self._candidates(query)
         variants = self._variants
         best: dict[int, _Scored] = {}
         for vid in candidates:
@@ -288,10 +271,11 @@ class AccountIndex:
             if owner in taken:
                 continue
             abbreviated = (forms.abbreviated, variants.abbreviated[vid])
-            score, reasons = score_names(forms.tokens, variants.tokens[vid], *abbreviated, self)
+            score, reasons = score_names(query, variants.tokens[vid], *abbreviated, self)
             # Only the order of the words depends on the order they are read in.
             if len(forms.orders) > 1 and ORDER_DIFFERS in reasons:
                 for order in forms.orders[1:]:
+                    order = respell_slips(order, self.is_listed)
                     got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
                     if got > score:
                         score, reasons = got, why

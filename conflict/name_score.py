@@ -6,11 +6,12 @@ distinctive token that the other side lacks therefore costs a lot, a missing "Ho
 nothing. Then rules that weights alone cannot express cap the score below the confident band: a
 distinctive word on one side only, a word on each side that the other lacks ("WF Holding" / "WF
 International"), different series numbers ("Fund II" / "Fund"), a different order of distinctive
-words ("America Bank"), an abbreviation matched through another form of its word ("Tetra Tech" /
-"TETRA Technologies"). One exception raises it: one name is the other plus descriptive words only
-("Cisco" / "Cisco Systems"), when the shared words identify a company. An acronym may stand for
-the other name's leading words ("BNY Mellon" / "Bank of New York Mellon"), confidently only when
-the words after it are shared and identify a company on their own.
+words ("America Bank"; partners' rare surnames may come in any order), an abbreviation matched
+through another form of its word ("Tetra Tech" / "TETRA Technologies"). One exception raises it:
+one name is the other plus descriptive words only ("Cisco" / "Cisco Systems"), when the shared
+words identify a company. An acronym may stand for the other name's leading words ("BNY Mellon" /
+"Bank of New York Mellon"), confidently only when the words after it are shared and identify a
+company on their own.
 """
 
 import itertools
@@ -44,6 +45,11 @@ _CONTAINED_OTHER_SCORE = 87.0
 # Order of distinctive tokens differs ("Bank of America" / "America Bank"): a different company
 # as often as not, so this keeps a permuted name out of the confident band on its own.
 _ORDER_PENALTY = 10.0
+# Words whose place in a name says nothing: "Group Quitzon", "Sons Rosenbaum and".
+_ORDER_FREE = WEAK_WORDS | {"sons", "brothers"}
+# Partners' surnames listed in another order ("Klein, Lubowitz and Daniel") name one firm: this
+# many, all rare among company names, so "New York Bank" stays apart from "Bank of New York".
+_MIN_PARTNERS = 3
 # An acronym: three to five letters, one per leading word of the other name, not itself a common
 # word of company names ("Sun", "Bio"). Two letters ("GE") name too many companies.
 _MIN_ACRONYM = 3
@@ -204,8 +210,9 @@ def score_names(
         # "Fund II" is not "Fund", "Acquisition Corp III" is not "Acquisition Corp II".
         score = _CONTAINED_OTHER_SCORE
         reasons.append("numbers differ")
-    strong = [q_to_c[i] for i, t in enumerate(query) if q_to_c[i] >= 0 and t not in WEAK_WORDS]
-    if any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong)):
+    strong = [q_to_c[i] for i, t in enumerate(query) if q_to_c[i] >= 0 and t not in _ORDER_FREE]
+    reordered = any(b < a and cand[a] != cand[b] for a, b in itertools.pairwise(strong))
+    if reordered and not _partners_reordered(query, q_sim, c_sim):
         score -= _ORDER_PENALTY
         reasons.append(ORDER_DIFFERS)
     if acronym is not None:
@@ -274,9 +281,19 @@ def _rest_idf(short_rest: tuple[str, ...], long_rest: tuple[str, ...]) -> float:
     return sum(prior_idf(t) for t in (set(short_rest) & set(long_rest)) - WEAK_WORDS)
 
 
+def _partners_reordered(query: tuple[str, ...], q_sim: list[float], c_sim: list[float]) -> bool:
+    """Return True when both names are the same rare words (partners' surnames), reordered."""
+    if not all(sim == 1.0 for sim in q_sim) or not all(sim == 1.0 for sim in c_sim):
+        return False
+    words = [t for t in query if t not in _ORDER_FREE]
+    return len(words) >= _MIN_PARTNERS and all(prior_idf(t) >= _MIN_IDENTIFYING_IDF for t in words)
+
+
 def _weak_positions(toks: tuple[str, ...], sims: list[float]) -> set[int]:
     """Return the positions of unmatched words that barely tell names apart."""
-    weak = {i for i, t in enumerate(toks) if not sims[i] and t in WEAK_WORDS}
+    # Only after the words both names share: "Community Trust Bancorp" is not "Community Bancorp".
+    tail = max((i for i, sim in enumerate(sims) if sim), default=-1)
+    weak = {i for i, t in enumerate(toks) if not sims[i] and t in WEAK_WORDS and i > tail}
     last = len(toks) - 1
     if last > 0 and not sims[last] and toks[last] in PLACE_TAGS:
         weak.add(last)

@@ -6,6 +6,7 @@ plural forms, series numbers, and the similarity of two tokens one typo apart.
 """
 
 import math
+from collections.abc import Callable
 
 from rapidfuzz.distance import OSA
 
@@ -23,6 +24,7 @@ __all__ = [
     "is_number",
     "number_forms",
     "prior_idf",
+    "respell_slips",
     "token_similarity",
 ]
 
@@ -87,12 +89,14 @@ WEAK_WEIGHT = 0.6
 # Words a company adds to or drops from its own name ("Cisco Systems", "Uber Technologies",
 # "Verizon Communications"). When one name is the other plus only such words, it is the same
 # company; plus any other word ("Apple Hospitality REIT", "Delta Apparel") it may well not be.
+# Not "energy", "resources" or "services": they name a line of business, which tells companies
+# of one first word apart ("Comstock Resources" / "Comstock Inc.", "Icon Energy" / "ICON").
 _DESCRIPTOR_TEXT = """
 system systems technology technologies solutions software communications industries industry
 international holdings holding group companies company corporation incorporated enterprises
 enterprise global worldwide networks network laboratories laboratory pharmaceuticals
-pharmaceutical therapeutics biosciences bioscience sciences research services service products
-chemicals brands brand energy resources financial entertainment media
+pharmaceutical therapeutics biosciences bioscience sciences research products
+chemicals brands brand financial entertainment media
 manufacturing electronics computer stores wholesale platforms consulting usa america limited
 """
 DESCRIPTORS: frozenset[str] = frozenset(_DESCRIPTOR_TEXT.split())
@@ -221,3 +225,43 @@ def _is_doubling(a: str, b: str) -> bool:
                 longer[i] == longer[i - 1] if i else False or longer[i] == longer[i + 1]
             )
     return longer[-1] == longer[-2]
+
+
+# "and", the legal forms and "group" are mistyped as often as any word ("adn", "Inx", ".roup"),
+# and are too short for a typo of them to be read as one: a word the list does not know, one slip
+# from one of them, is read as that word, at the end of a name ("Emard Hnc") or between two words
+# ("Terry aUd Sons").
+_SLIP_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
+_TAIL_WORDS = ("inc", "ltd", "llc", "plc", "corp", "gmbh", "group")
+
+
+def _slips(word: str) -> set[str]:
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return (
+        {a + b[1:] for a, b in splits if b}
+        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+        | {a + c + b[1:] for a, b in splits if b for c in _SLIP_LETTERS}
+        | {a + c + b for a, b in splits for c in _SLIP_LETTERS}
+    )
+
+
+_AND_SLIPS = frozenset(_slips("and"))
+_TAIL_SLIPS = {slip: word for word in reversed(_TAIL_WORDS) for slip in _slips(word)}
+for _word in _TAIL_WORDS:
+    _TAIL_SLIPS.pop(_word, None)
+
+
+def respell_slips(tokens: tuple[str, ...], is_listed: Callable[[str], bool]) -> tuple[str, ...]:
+    """Return tokens with a mistyped "and" between words dropped and a mistyped end word respelt."""
+    last = len(tokens) - 1
+    if last < 1:
+        return tokens
+    out = list(tokens)
+    end = _TAIL_SLIPS.get(tokens[last])
+    if end is not None and not is_listed(tokens[last]) and not is_common_word(tokens[last]):
+        out[last] = end
+    for i in range(last - 1, 0, -1):
+        tok = tokens[i]
+        if tok in _AND_SLIPS and not is_listed(tok) and not is_common_word(tok):
+            del out[i]
+    return tuple(out) if len(out) != len(tokens) or out[last] != tokens[last] else tokens

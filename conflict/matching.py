@@ -35,6 +35,7 @@ from conflict.name_words import (
     PLURAL_SIMILARITY,
     WEAK_WEIGHT,
     WEAK_WORDS,
+    could_be_a_word,
     deletes,
     is_common_word,
     number_forms,
@@ -54,6 +55,8 @@ _MAX_CANDIDATES = 24
 # New York Mellon" reaches "BNY Mellon" beyond two dozen "New York" funds).
 _FEW_POSTINGS = 8
 _MAX_RESULTS = 5
+# How far below the match threshold a guessed reading is held, so it lands in review.
+_GUESS_MARGIN = 1.0
 # How close a runner-up (a different account) may come before the best is no longer clear.
 _AMBIGUITY_MARGIN = 3.0
 _EVIDENCE_BONUS = 2.0
@@ -262,7 +265,11 @@ class AccountIndex:
     ) -> list[AccountMatch]:
         if not forms.tokens:
             return []
-        query = respell_slips(forms.tokens, self.is_listed)
+        query, slips = respell_slips(forms.tokens, self.is_listed)
+        # A slip read as "and" or a legal form is said, and when the word as typed could be a
+        # word of its own the match is a guess: left to a reviewer, however well it scores.
+        slip_notes = [f'"{typed}" read as "{word}"' for typed, word in slips]
+        guessed = any(could_be_a_word(typed) for typed, _ in slips)
         candidates = self._candidates(query)
         variants = self._variants
         best: dict[int, _Scored] = {}
@@ -275,7 +282,7 @@ class AccountIndex:
             # Only the order of the words depends on the order they are read in.
             if len(forms.orders) > 1 and ORDER_DIFFERS in reasons:
                 for order in forms.orders[1:]:
-                    order = respell_slips(order, self.is_listed)
+                    order = respell_slips(order, self.is_listed)[0]
                     got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
                     if got > score:
                         score, reasons = got, why
@@ -290,9 +297,12 @@ class AccountIndex:
             delta, ev_reasons = self._evidence(scored.account, district, pc_count)
             scored.score = min(MAX_FUZZY_SCORE, max(0.0, scored.score + delta))
             scored.reasons.extend(ev_reasons)
+            scored.reasons.extend(slip_notes)
+            if guessed:
+                scored.score = min(scored.score, match_score - _GUESS_MARGIN)
         for scored in best.values():
             scored.score = round(scored.score, 1)  # so 91.99999 is not below a 92 threshold
-        ranked = sorted(best.values(), key=lambda s: -s.score)
+        ranked = sorted(best.values(), key=lambda s: (-s.score, s.account))
         ranked = [s for s in ranked if s.score >= review_score][:_MAX_RESULTS]
         out: list[AccountMatch] = []
         for i, scored in enumerate(ranked):
@@ -337,7 +347,8 @@ class AccountIndex:
             near.update(self._neighbours.get(form, ()))
         near.discard(token)
         near.difference_update(number_forms(token))
-        for other in near:
+        # Sorted: set order changes with the interpreter's hash seed, and so would the ranking.
+        for other in sorted(near):
             sim = token_similarity(token, other, known=known)
             if sim > 0.0:
                 found.append((other, sim))
@@ -353,7 +364,7 @@ class AccountIndex:
             if joined in self._weights:
                 probes.append((joined, 1.0))
         postings = self._postings
-        probes.sort(key=lambda p: len(postings[p[0]]))
+        probes.sort(key=lambda p: (len(postings[p[0]]), p[0]))
         acc: dict[int, float] = {}
         common: list[tuple[str, float]] = []
         anchored = False  # an exact query token gathered candidates
@@ -394,7 +405,8 @@ class AccountIndex:
                     acc[vid] += weight
         if len(acc) <= _MAX_CANDIDATES:
             return list(acc)
-        top = sorted(acc, key=acc.__getitem__, reverse=True)[:_MAX_CANDIDATES]
+        # Ties go to the lower variant id, so the same name always keeps the same candidates.
+        top = sorted(acc, key=lambda vid: (-acc[vid], vid))[:_MAX_CANDIDATES]
         return list(dict.fromkeys(top + kept))
 
     def weight(self, token: str) -> float:

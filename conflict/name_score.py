@@ -278,7 +278,7 @@ def _acronym_words(
 
 def _rest_idf(short_rest: tuple[str, ...], long_rest: tuple[str, ...]) -> float:
     """Return the prior IDF of the words both names share after the acronym."""
-    return sum(prior_idf(t) for t in (set(short_rest) & set(long_rest)) - WEAK_WORDS)
+    return sum(prior_idf(t) for t in sorted((set(short_rest) & set(long_rest)) - WEAK_WORDS))
 
 
 def _partners_reordered(query: tuple[str, ...], q_sim: list[float], c_sim: list[float]) -> bool:

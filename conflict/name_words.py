@@ -19,6 +19,7 @@ __all__ = [
     "PLURAL_SIMILARITY",
     "WEAK_WEIGHT",
     "WEAK_WORDS",
+    "could_be_a_word",
     "deletes",
     "is_common_word",
     "is_number",
@@ -251,17 +252,32 @@ for _word in _TAIL_WORDS:
     _TAIL_SLIPS.pop(_word, None)
 
 
-def respell_slips(tokens: tuple[str, ...], is_listed: Callable[[str], bool]) -> tuple[str, ...]:
+Slip = tuple[str, str]  # (the word as typed, the word it is read as)
+
+
+def respell_slips(
+    tokens: tuple[str, ...], is_listed: Callable[[str], bool]
+) -> tuple[tuple[str, ...], tuple[Slip, ...]]:
     """Return tokens with a mistyped "and" between words dropped and a mistyped end word respelt."""
     last = len(tokens) - 1
     if last < 1:
-        return tokens
+        return tokens, ()
     out = list(tokens)
+    slips: list[Slip] = []
     end = _TAIL_SLIPS.get(tokens[last])
     if end is not None and not is_listed(tokens[last]) and not is_common_word(tokens[last]):
         out[last] = end
+        slips.append((tokens[last], end))
     for i in range(last - 1, 0, -1):
         tok = tokens[i]
         if tok in _AND_SLIPS and not is_listed(tok) and not is_common_word(tok):
             del out[i]
-    return tuple(out) if len(out) != len(tokens) or out[last] != tokens[last] else tokens
+            slips.append((tok, "and"))
+    return (tuple(out), tuple(slips)) if slips else (tokens, ())
+
+
+def could_be_a_word(typed: str) -> bool:
+    """Return True when a slip as typed could be a word of its own ("zinc", "ink", "ant")."""
+    # A slip with a digit or without a vowel ("hnc", "7lc", "xnd") is no word; one with a vowel
+    # may be a real one that merely looks like "inc" or "and" ("Horsehead Zinc", "Red Ant Farms").
+    return not any(c.isdigit() for c in typed) and any(c in "aeiouy" for c in typed)

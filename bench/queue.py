@@ -64,6 +64,7 @@ from bench.fixtures import (
 from bench.ticket_lookups import registration_pages
 
 SEED = 20240603
+RECENT = 125_000  # the latest tickets, four in five of them still open
 COMPOSITE_INDEX = "ix_ticket_district_status_due"
 OPEN_SQL = "status IN ('open', 'in_review')"
 _NEXT_LINK = re.compile(r'href="([^"]+)" rel="next"')
@@ -83,7 +84,7 @@ def _load(bench: Any, people: Any, tickets: int, registrations: int, now: dateti
     rng = random.Random(SEED)
     names = build_names(0, 50_000).unlisted
     customers = [names[i % len(names)] for i in range(registrations)]
-    recent = min(tickets, 125_000)
+    recent = min(tickets, RECENT)
     with bench.connect() as conn:
         with triggers_deferred(conn):
             with indexes_deferred(conn, "registration"):
@@ -277,6 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--registrations", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args(argv)
+    # Each open ticket needs a registration of its own (one open ticket per rule), and the
+    # national view is read 50,000 rows deep.
+    open_tickets = min(args.tickets, RECENT) * 4 // 5
+    if args.registrations < open_tickets or open_tickets < 50_051:
+        parser.error(
+            f"{args.tickets:,} tickets make {open_tickets:,} open ones: the bench needs at least "
+            f"50,051 open tickets and as many registrations (--tickets 63,000 or more, "
+            f"--registrations {max(open_tickets, 50_051):,} or more)"
+        )
     reason = pg_unreachable(base_url())
     if reason:
         print(f"queue skipped: PostgreSQL is not reachable at {base_url()} ({reason})")

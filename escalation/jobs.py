@@ -9,6 +9,7 @@ caught up by the next one, and two scheduler processes never do one item twice.
 
 import importlib
 import logging
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +28,15 @@ log = logging.getLogger(__name__)
 
 JobFunction = Callable[[Session, datetime], int]
 
-HOST = socket.gethostname()[:200]
 HISTORY_DAYS = 14
 SENT_OUTBOX_DAYS = 90
+
+
+def worker_name() -> str:
+    """Return this process as runs record it: host name and process id."""
+    # Read at each run, not at import: gunicorn and the scheduler fork after importing, and two
+    # scheduler processes on one machine must be told apart on the jobs page.
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
 @dataclass(frozen=True)
@@ -170,8 +177,9 @@ def resolve(target: str) -> JobFunction:
 
 def touch_state(sess: Session, name: str, when: datetime, *, success: bool) -> None:
     """Record a job's last run (and success) in one statement that tolerates concurrent writers."""
-    values = {"name": name, "last_run_at": when, "host": HOST}
-    updates = {"last_run_at": when, "host": HOST}
+    host = worker_name()
+    values = {"name": name, "last_run_at": when, "host": host}
+    updates = {"last_run_at": when, "host": host}
     if success:
         values["last_success_at"] = when
         updates["last_success_at"] = when
@@ -216,7 +224,7 @@ def _run(sess: Session, spec: JobSpec, now: datetime | None) -> JobRun:
     # Every transaction of a job writes; on SQLite take the write lock at BEGIN so that
     # concurrent jobs and requests queue instead of failing on a lock upgrade.
     with write_intent():
-        run = JobRun(job=spec.name, started_at=utcnow(), host=HOST)
+        run = JobRun(job=spec.name, started_at=utcnow(), host=worker_name())
         sess.add(run)
         sess.commit()
         run_id = run.id
@@ -234,7 +242,7 @@ def _run(sess: Session, spec: JobSpec, now: datetime | None) -> JobRun:
         try:
             recorded = sess.get(JobRun, run_id)
             if recorded is None:  # the row was pruned while we ran
-                recorded = JobRun(job=spec.name, started_at=finished, host=HOST)
+                recorded = JobRun(job=spec.name, started_at=finished, host=worker_name())
                 sess.add(recorded)
             recorded.finished_at = finished
             recorded.items = items
@@ -252,7 +260,7 @@ def _run(sess: Session, spec: JobSpec, now: datetime | None) -> JobRun:
                 finished_at=finished,
                 items=items,
                 error=error,
-                host=HOST,
+                host=worker_name(),
             )
             return recorded
     if error is None:

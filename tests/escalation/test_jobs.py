@@ -93,7 +93,7 @@ def test_successful_run_is_recorded(app: Flask, test_jobs: None) -> None:
     run = run_job(app, "counting", now=now)
     assert run.id is not None and run.error is None and run.items == 2
     assert run.finished_at is not None and run.finished_at >= run.started_at
-    assert run.host == jobs.HOST
+    assert run.host == jobs.worker_name()
     assert calls_seen == [now]
     with app.app_context():
         state = db.session.get(JobState, "counting")

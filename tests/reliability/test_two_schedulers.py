@@ -106,6 +106,7 @@ def test_two_sweeps_at_once_move_each_ticket_once(
     runs = _runs(app, "escalate_overdue")
     assert [r.error for r in runs] == [None, None]
     assert sorted(r.items for r in runs) == [0, TICKETS]
+    assert len({r.host for r in runs}) == 2, "each run names its own process"
 
 
 def test_two_outbox_workers_send_each_message_once(
@@ -133,3 +134,4 @@ def test_two_outbox_workers_send_each_message_once(
     assert [r.error for r in runs] == [None, None]
     assert sum(r.items for r in runs) == MESSAGES
     assert min(r.items for r in runs) > 0, "both processes should have sent a share"
+    assert len({r.host for r in runs}) == 2, "each run names its own process"

@@ -1,7 +1,7 @@
 """Benchmark the app over HTTP under gunicorn against a bare Flask endpoint that inserts one row.
 
 Run: ``python -m bench http`` or ``python -m bench.http [--duration S] [--clients N]
-[--workers N] [--worker-class sync|gthread] [--accounts N]``.
+[--workers N] [--worker-class sync|gthread] [--accounts N] [--generator wrk|threads]``.
 
 Data, in a throw-away PostgreSQL database migrated by the app's migrations: 8 districts, 40
 partners with one user each, reviewers (bench.fixtures.seed_people); a named-account list of
@@ -15,17 +15,19 @@ workers by default; no access log): the real app (``gunicorn 'app:create_app()'`
 ``APP_ENV=production``, ``DATABASE_URL`` the bench database, ``API_RATE_LIMIT`` raised so the
 limiter counts but never refuses), then ``bench/bare_app.py`` on the same database.
 
-Load: a pool of client threads on loopback, one ``requests.Session`` each, every thread sending
-its next request as soon as the last one answered, for a fixed time per endpoint after a warm-up
-(each worker builds the list's match index on its first check, which must not count). Endpoints:
+Load, bounded (each connection sends its next request as soon as the last one answered), for a
+fixed time per endpoint after a warm-up (each worker builds the list's match index on its first
+check, which must not count): by wrk when it is installed (``apt-get install wrk``; bench.wrk),
+with 2 threads over ``--clients`` connections, else by a pool of ``--clients`` Python threads with
+one ``requests.Session`` each. The warm-up always uses the Python threads. Endpoints:
 
 * ``POST /api/v1/registrations`` with a bearer token: one in ten customers are accounts on the
   list (named as a partner would type them, so the request also opens a conflict ticket), the
   rest are real and synthetic companies kept off the list; districts, sizes and workloads vary;
 * ``GET /api/v1/registrations`` (the caller's organisation's newest 50);
 * ``GET /queue`` as a level-1 reviewer, signed in once through ``/login`` with the page's CSRF
-  token (its session cookie copied to every thread); its tickets are the conflicts the POSTs
-  opened (the queue at scale is ``python -m bench queue``);
+  token (its session cookie and user agent sent on every request); its tickets are the
+  conflicts the POSTs opened (the queue at scale is ``python -m bench queue``);
 * baseline: ``POST /rows`` of the bare app with the same JSON bodies.
 
 The load generator runs on the same two cores as gunicorn and PostgreSQL, for the app and the
@@ -34,6 +36,7 @@ baseline alike.
 
 import argparse
 import itertools
+import json
 import os
 import random
 import subprocess
@@ -49,6 +52,7 @@ from typing import Any
 
 import requests
 
+from bench import wrk
 from bench.common import percentile, print_table, ratio
 from bench.fixtures import (
     PASSWORD,
@@ -90,6 +94,23 @@ class LoadResult:
     def rate(self) -> float:
         """Return successful requests per second."""
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One endpoint's figures, whichever generator measured them."""
+
+    rate: float
+    p50: float  # seconds
+    p99: float
+    errors: int
+    first_error: str | None
+
+    @classmethod
+    def of(cls, r: LoadResult) -> "Measured":
+        """Return the figures of a thread-pool run."""
+        p50, p99 = percentile(r.latencies, 50), percentile(r.latencies, 99)
+        return cls(r.rate, p50, p99, r.errors, r.first_error)
 
 
 def run_load(send: Send, expect: int, clients: int, duration: float) -> LoadResult:
@@ -237,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument(
+        "--generator",
+        choices=("wrk", "threads"),
+        default="wrk" if wrk.available() else "threads",
+        help="wrk when installed (apt-get install wrk), else a pool of Python threads",
+    )
     args = parser.parse_args(argv)
     reason = pg_unreachable(base_url())
     if reason:
@@ -249,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.db import session as db_session
 
     names = build_names(args.accounts, 20_000)
-    results: dict[str, LoadResult] = {}
+    results: dict[str, Measured] = {}
     with bench_database() as bench:
         with bench.app.app_context():
             sess = db_session()
@@ -287,12 +314,45 @@ def main(argv: list[str] | None = None) -> int:
         def auth(k: int) -> dict[str, str]:
             return {"Authorization": f"Bearer {tokens[k % len(tokens)]}"}
 
+        def posts(path: str, with_auth: bool) -> list[wrk.Request]:
+            # The bodies not sent yet, so no customer is registered twice.
+            start = next(counter)
+            return [
+                wrk.Request(
+                    "POST",
+                    path,
+                    {"Content-Type": "application/json", **(auth(i) if with_auth else {})},
+                    json.dumps(bodies[(start + i) % len(bodies)]),
+                )
+                for i in range(len(bodies))
+            ]
+
+        def measure(base: str, send: Send, expect: int, wrk_requests: Callable[[], Any]) -> Any:
+            warmed = warm_up(send, expect, args.clients)
+            if args.generator == "wrk":
+                threads = min(2, args.clients)
+                found = wrk.run(
+                    base, wrk_requests(), expect=expect, connections=args.clients,
+                    threads=threads, duration=args.duration,
+                )  # fmt: skip
+                measured = Measured(
+                    found.rate, found.p50, found.p99, found.errors, found.first_error
+                )
+            else:
+                measured = Measured.of(run_load(send, expect, args.clients, args.duration))
+            return warmed, measured
+
         print(f"machine before the run: {machine_note()}")
         server = Server("app:create_app()", env, args.workers, args.worker_class)
         try:
             server.wait_ready("/healthz", {200})
             url = server.url
             cookies = _login_cookies(url, people.level1_email)
+            # The session is bound to the client that signed in (its user agent), as in a browser.
+            browser = {
+                "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+                "User-Agent": requests.utils.default_user_agent(),
+            }
 
             def post_registration(s: requests.Session, k: int) -> requests.Response:
                 return s.post(f"{url}/api/v1/registrations", json=body(), headers=auth(k))
@@ -303,13 +363,16 @@ def main(argv: list[str] | None = None) -> int:
             def queue_page(s: requests.Session, k: int) -> requests.Response:
                 return s.get(f"{url}/queue", cookies=cookies, allow_redirects=False)
 
-            for label, send, expect in (
-                ("POST /api/v1/registrations", post_registration, 201),
-                ("GET /api/v1/registrations", list_registrations, 200),
-                ("GET /queue (level-1 reviewer)", queue_page, 200),
-            ):
-                warmed = warm_up(send, expect, args.clients)
-                results[label] = run_load(send, expect, args.clients, args.duration)
+            for label, send, expect, wrk_requests in (
+                ("POST /api/v1/registrations", post_registration, 201,
+                 lambda: posts("/api/v1/registrations", True)),
+                ("GET /api/v1/registrations", list_registrations, 200,
+                 lambda: [wrk.Request("GET", "/api/v1/registrations", auth(k))
+                          for k in range(len(tokens))]),
+                ("GET /queue (level-1 reviewer)", queue_page, 200,
+                 lambda: [wrk.Request("GET", "/queue", browser)]),
+            ):  # fmt: skip
+                warmed, results[label] = measure(url, send, expect, wrk_requests)
                 print(f"  {label}: warmed up in {warmed:.1f} s, measured {args.duration:.0f} s")
         finally:
             server.stop()
@@ -321,41 +384,29 @@ def main(argv: list[str] | None = None) -> int:
             def post_bare(s: requests.Session, k: int) -> requests.Response:
                 return s.post(f"{bare.url}/rows", json=body())
 
-            warm_up(post_bare, 201, args.clients)
-            results["bare"] = run_load(post_bare, 201, args.clients, args.duration)
+            _, results["bare"] = measure(bare.url, post_bare, 201, lambda: posts("/rows", False))
         finally:
             bare.stop()
 
     print(f"machine after the run: {machine_note()}")
     base = results.pop("bare")
-    base_p99 = percentile(base.latencies, 99) * 1e3
     rows: list[list[Any]] = [
-        [
-            "bare Flask: POST /rows (1 INSERT)",
-            base.rate,
-            percentile(base.latencies, 50) * 1e3,
-            base_p99,
-            base.errors,
-            1.0,
-            1.0,
-        ]
-    ]
+        ["bare Flask: POST /rows (1 INSERT)", base.rate, base.p50 * 1e3, base.p99 * 1e3,
+         base.errors, 1.0, 1.0]
+    ]  # fmt: skip
     for label, r in results.items():
-        p99 = percentile(r.latencies, 99) * 1e3
         rows.append(
-            [
-                label,
-                r.rate,
-                percentile(r.latencies, 50) * 1e3,
-                p99,
-                r.errors,
-                ratio(r.rate, base.rate),
-                ratio(p99, base_p99),
-            ]
-        )
+            [label, r.rate, r.p50 * 1e3, r.p99 * 1e3, r.errors, ratio(r.rate, base.rate),
+             ratio(r.p99, base.p99)]
+        )  # fmt: skip
+    load = (
+        f"wrk, {min(2, args.clients)} threads and {args.clients} connections"
+        if args.generator == "wrk"
+        else f"{args.clients} Python client threads"
+    )
     print_table(
-        f"HTTP on loopback: gunicorn {args.workers} {args.worker_class} workers, {args.clients} "
-        f"client threads, {args.duration:.0f} s per endpoint (targets for the registration POST: "
+        f"HTTP on loopback: gunicorn {args.workers} {args.worker_class} workers, load from {load}, "
+        f"{args.duration:.0f} s per endpoint (targets for the registration POST: "
         ">= 0.5x the bare endpoint's req/s, p99 < 100 ms, no errors)",
         ["endpoint", "req/s", "p50 ms", "p99 ms", "errors", "req/s ÷ bare", "p99 ÷ bare"],
         rows,

@@ -327,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
                 for i in range(len(bodies))
             ]
 
-        def measure(base: str, send: Send, expect: int, wrk_requests: Callable[[], Any]) -> Any:
+        def measure(
+            base: str, send: Send, expect: int, wrk_requests: Callable[[], list[wrk.Request]]
+        ) -> tuple[float, Measured]:
             warmed = warm_up(send, expect, args.clients)
             if args.generator == "wrk":
                 threads = min(2, args.clients)

@@ -6,6 +6,7 @@ same page with ``ix_ticket_other_registration_id`` dropped (rebuilt from its own
 between), measured in alternating halves so drift on a shared machine falls on both alike.
 """
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,7 +31,7 @@ Table = tuple[str, list[str], list[list[Any]]]
 def registration_pages(bench: Any, client: Any, reg_ids: list[int], n: int) -> Table:
     """Time GET /registrations/<id> over reg_ids with and without INDEX; return the table."""
     urls = [f"/registrations/{rid}" for rid in reg_ids]
-    turn = iter(range(10**9))
+    turn = itertools.count()
 
     def get() -> None:
         url = urls[next(turn) % len(urls)]

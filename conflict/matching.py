@@ -271,6 +271,7 @@ class AccountIndex:
         slip_notes = [f'"{typed}" read as "{word}"' for typed, word in slips]
         guessed = any(could_be_a_word(typed) for typed, _ in slips)
         candidates = self._candidates(query)
+        other_orders = [respell_slips(o, self.is_listed)[0] for o in forms.orders[1:]]
         variants = self._variants
         best: dict[int, _Scored] = {}
         for vid in candidates:
@@ -280,9 +281,8 @@ class AccountIndex:
             abbreviated = (forms.abbreviated, variants.abbreviated[vid])
             score, reasons = score_names(query, variants.tokens[vid], *abbreviated, self)
             # Only the order of the words depends on the order they are read in.
-            if len(forms.orders) > 1 and ORDER_DIFFERS in reasons:
-                for order in forms.orders[1:]:
-                    order = respell_slips(order, self.is_listed)[0]
+            if other_orders and ORDER_DIFFERS in reasons:
+                for order in other_orders:
                     got, why = score_names(order, variants.tokens[vid], *abbreviated, self)
                     if got > score:
                         score, reasons = got, why

@@ -24,6 +24,7 @@ __all__ = [
     "is_common_word",
     "is_number",
     "number_forms",
+    "one_edit",
     "prior_idf",
     "respell_slips",
     "token_similarity",
@@ -236,18 +237,21 @@ _SLIP_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _TAIL_WORDS = ("inc", "ltd", "llc", "plc", "corp", "gmbh", "group")
 
 
-def _slips(word: str) -> set[str]:
+def one_edit(word: str, letters: str = "abcdefghijklmnopqrstuvwxyz") -> set[str]:
+    """Return every spelling one deletion, swap, substitution or insertion away from word."""
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     return (
         {a + b[1:] for a, b in splits if b}
         | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-        | {a + c + b[1:] for a, b in splits if b for c in _SLIP_LETTERS}
-        | {a + c + b for a, b in splits for c in _SLIP_LETTERS}
+        | {a + c + b[1:] for a, b in splits if b for c in letters}
+        | {a + c + b for a, b in splits for c in letters}
     )
 
 
-_AND_SLIPS = frozenset(_slips("and"))
-_TAIL_SLIPS = {slip: word for word in reversed(_TAIL_WORDS) for slip in _slips(word)}
+_AND_SLIPS = frozenset(one_edit("and", _SLIP_LETTERS))
+_TAIL_SLIPS = {
+    slip: word for word in reversed(_TAIL_WORDS) for slip in one_edit(word, _SLIP_LETTERS)
+}
 for _word in _TAIL_WORDS:
     _TAIL_SLIPS.pop(_word, None)
 

@@ -42,6 +42,7 @@ from conflict.name_tables import (
     STOP_WORDS,
     US_STATES,
 )
+from conflict.name_words import one_edit
 
 __all__ = [
     "FREE_MAIL_DOMAINS",
@@ -121,19 +122,8 @@ _LEGAL_LAST_WORDS = frozenset(p[-1] for p in _LEGAL_SUFFIXES)  # most names end 
 _LEGAL_PREFIX_SET = frozenset(LEGAL_PREFIXES_TEXT.split())
 
 
-def _one_edit(word: str) -> set[str]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    return (
-        {a + b[1:] for a, b in splits if b}
-        | {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-        | {a + c + b[1:] for a, b in splits if b for c in letters}
-        | {a + c + b for a, b in splits for c in letters}
-    )
-
-
 # Every spelling one edit away from a long legal word, computed once: a set lookup per word.
-_MISSPELT_LEGAL = frozenset(v for form in LONG_LEGAL_WORDS for v in _one_edit(form) if len(v) >= 6)
+_MISSPELT_LEGAL = frozenset(v for form in LONG_LEGAL_WORDS for v in one_edit(form) if len(v) >= 6)
 
 
 def _is_legal_word(word: str) -> bool:

@@ -103,19 +103,15 @@ def _assignee_choices(users: list[User], prompt: str | None = None) -> list[Sele
     return choice_list(pairs)
 
 
-def _signed_in() -> User:
-    """Return the signed-in account itself, for work that reads it once per ticket."""
-    # Every attribute read through the current_user proxy looks the user up again; a page of
-    # tickets checks a dozen of them per row.
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
-
-
 @bp.route("/queue")
 @role_required("reviewer", "admin")
 def queue() -> Any:
     """List open tickets for the reviewer's districts, most urgent first."""
     filters = _filters_from_args()
-    page = queue_page(db_session(), _signed_in(), filters, utcnow())
+    # The account itself, not the proxy: every read through current_user looks the user up
+    # again, and the page checks a dozen of its attributes per ticket.
+    user: User = current_user._get_current_object()
+    page = queue_page(db_session(), user, filters, utcnow())
     form = BulkForm()
     form.assignee.choices = _assignee_choices(_assignees(), "Choose a reviewer")
     form.next.data = request.full_path.rstrip("?")
@@ -173,7 +169,7 @@ def queue_action() -> WerkzeugResponse:
             return redirect(back)
     done: list[int] = []
     skipped: list[int] = []
-    me = _signed_in()
+    me: User = current_user._get_current_object()
     for ticket in sess.execute(
         sa.select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
     ).scalars():

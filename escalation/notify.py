@@ -126,7 +126,7 @@ def enqueue_emails(
 ) -> list[OutboxMessage]:
     """Queue the same e-mail to several recipients, once per address.
 
-    Bare addresses are looked up as accounts unless look_up is False (with_accounts did it).
+    Bare addresses are looked up as accounts unless look_up is False (the caller did it).
     """
     _check_template(template)
     by_address = _by_address(recipients)
@@ -138,13 +138,6 @@ def enqueue_emails(
         if msg is not None:
             out.append(msg)
     return out
-
-
-def with_accounts(sess: Session, recipients: Iterable[User | str]) -> list[User | str]:
-    """Replace the bare addresses that belong to accounts by those accounts (one query)."""
-    by_address = _by_address(recipients)
-    _find_accounts(sess, by_address)
-    return [user if user is not None else address for address, user in by_address.items()]
 
 
 def _by_address(recipients: Iterable[User | str]) -> dict[str, User | None]:

@@ -32,6 +32,7 @@ from escalation.states import (
     transition,
     validate_decision,
 )
+from escalation.ticket_people import read_ticket_people
 from models import (
     ConflictFinding,
     District,
@@ -220,9 +221,22 @@ def _candidate_reviewers(
     A Gold partner's coordinator is included wherever they work, since they own the partner's
     escalations whatever the territory.
     """
-    bare = [
+    users = _could_own(_reviewer_accounts(sess), level, district, region, coordinator_id)
+    # Counting open work only for people who could take the ticket keeps this cheap.
+    return _reviewers(sess, users)
+
+
+def _could_own(
+    users: Iterable[User],
+    level: int,
+    district: str | None,
+    region: str | None,
+    coordinator_id: int | None,
+) -> list[User]:
+    """Return the active reviewers who could own a ticket at this level or above, here."""
+    return [
         u
-        for u in _reviewer_accounts(sess)
+        for u in users
         if u.role == "reviewer"
         and u.is_active
         and (
@@ -235,8 +249,6 @@ def _candidate_reviewers(
             )
         )
     ]
-    # Counting open work only for people who could take the ticket keeps this cheap.
-    return _reviewers(sess, bare)
 
 
 def _gold_coordinator(sess: Session, partner_ids: Iterable[int | None]) -> int | None:
@@ -506,10 +518,23 @@ def open_ticket(
         sla_due_at=env.due(now, 1, ticket_type, district),
         updated_at=now,
     )
-    if ticket_type == TicketType.CONFLICT.value:
-        coordinator = _gold_coordinator(sess, (ticket.partner_id, ticket.other_partner_id))
+    routed = ticket_type == TicketType.CONFLICT.value
+    people = read_ticket_people(
+        sess,
+        partner_ids=(ticket.partner_id, ticket.other_partner_id),
+        mcs_owner_email=ticket.mcs_owner_email,
+        submitter_ids=[
+            r.submitted_by_id
+            for r in (registration, other_registration)
+            if r is not None and r.party == "mcs" and r.submitted_by_id is not None
+        ],
+        with_reviewers=routed,
+    )
+    if routed:
+        coordinator = people.coordinator_id
+        candidates = _could_own(people.reviewers, 1, ticket.district, ticket.region, coordinator)
         ticket.owner_id = pick_owner(
-            _candidate_reviewers(sess, 1, ticket.district, ticket.region, coordinator),
+            _reviewers(sess, candidates),
             level=1,
             district=ticket.district,
             region=ticket.region,
@@ -537,7 +562,8 @@ def open_ticket(
     finding.ticket_id = ticket.id
     # Every read comes before the first row is added, so the timeline, audit and outbox rows
     # of this opening are written together by the caller's next flush, not one flush each.
-    party = notify.with_accounts(sess, _party_recipients(sess, ticket))
+    party = people.party
+    # The routed owner was read with the reviewers, so this finds it in the session.
     owner = sess.get(User, ticket.owner_id) if ticket.owner_id is not None else None
     territory = (
         _territory_reviewers(sess, ticket)

@@ -450,7 +450,7 @@ def statements(app: Flask) -> Iterator[list[str]]:
 
 NAMED = {**BODY, "customer_name": "Caterpillar", "customer_domain": "caterpillar.com"}
 # Statements per submission: (approved, named-account conflict with its ticket and messages).
-STATEMENT_BUDGETS = {"postgresql": (7, 17), "sqlite": (8, 23)}
+STATEMENT_BUDGETS = {"postgresql": (7, 14), "sqlite": (8, 20)}
 
 
 @pytest.mark.parametrize("data", [BODY, NAMED], ids=["approved", "named-account conflict"])

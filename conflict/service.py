@@ -26,7 +26,7 @@ from conflict.types import (
     Policy,
     Severity,
 )
-from escalation.notify import enabled_endpoints
+from escalation.notify import any_endpoint_enabled, enabled_endpoints, saw_no_endpoints
 from models import (
     ConflictFinding,
     District,
@@ -120,7 +120,8 @@ def _lock_and_probe(
     """Lock the customer; read the policy, the effective list and the district in the same query.
 
     The facts read here do not depend on the lock; the customer's engagements, which do, are
-    read by the next statement, after the lock is held.
+    read by the next statement, after the lock is held. Whether any webhook endpoint is enabled
+    comes along too, so a program without webhooks reads no endpoints for the messages.
     """
     from conflict.index_cache import effective_key_columns, index_for
 
@@ -131,7 +132,8 @@ def _lock_and_probe(
         else sa.null()
     )
     locks = lock_columns(sess, ["customer:" + k for k in _lock_keys(key, domain)])
-    stmt = sa.select(PolicyVersion, list_id, published_at, known, *locks).where(
+    hooks = any_endpoint_enabled()
+    stmt = sa.select(PolicyVersion, list_id, published_at, known, hooks, *locks).where(
         PolicyVersion.active.is_(True)
     )
     row = sess.execute(stmt).first()
@@ -143,6 +145,8 @@ def _lock_and_probe(
     remember_active_policy(sess, policy_row)
     if district and row[3] is None:
         raise SubmissionError(f"Unknown district {district!r}.", "district")
+    if not row[4]:
+        saw_no_endpoints(sess)
     return index_for(sess, None if row[1] is None else (row[1], row[2])), policy_row
 
 

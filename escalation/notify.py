@@ -180,6 +180,18 @@ def enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:
     return per_transaction(sess, _ENDPOINTS_KEY, lambda: _load_enabled_endpoints(sess))
 
 
+def any_endpoint_enabled() -> Any:
+    """Return a SQL EXISTS that is true when some webhook endpoint is enabled."""
+    return sa.exists().where(WebhookEndpoint.enabled.is_(True))
+
+
+def saw_no_endpoints(sess: Session) -> None:
+    """Remember for this transaction that any_endpoint_enabled was false, so none are read."""
+    if has_app_context() and current_app.config.get("WEBHOOK_URLS"):
+        return  # the configured endpoints are added by the first read
+    per_transaction(sess, _ENDPOINTS_KEY, list)
+
+
 def endpoints_changed(sess: Session) -> None:
     """Make the next enabled_endpoints call in this transaction read the table again."""
     forget_per_transaction(sess, _ENDPOINTS_KEY)

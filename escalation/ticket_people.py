@@ -94,6 +94,7 @@ def _sort(
             owner = user
         if uid in submitters:
             by_id[uid] = user
+    # No rows means no active reviewer, so no coordinator who could own the ticket either.
     if with_reviewers and rows:
         coordinator_id = next((c for c in rows[0][1:] if c), None)
     mcs_submitters = [by_id[i] for i in dict.fromkeys(submitters) if i in by_id]

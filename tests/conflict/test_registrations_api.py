@@ -529,3 +529,19 @@ def test_without_an_enabled_endpoint_a_submission_reads_no_endpoints(
     assert resp.status_code == 201 and resp.get_json()["status"] == "in_conflict"
     assert not [s for s in seen if "FROM webhook_endpoint" in s and "EXISTS" not in s]
     assert _webhooks_of(app, "registration.submitted") == []
+
+
+def test_endpoints_named_in_the_configuration_hear_the_first_submission(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    # The table is empty, so the first query sees no enabled endpoint; the configured ones are
+    # still added and told.
+    app.config["WEBHOOK_URLS"] = ["https://hooks.example.com/configured"]
+    try:
+        resp = client.post("/api/v1/registrations", json=BODY, headers=auth(world.alice))
+    finally:
+        app.config["WEBHOOK_URLS"] = []
+    assert resp.status_code == 201
+    with app.app_context():
+        configured = db.session.execute(sa.select(WebhookEndpoint.id)).scalar_one()
+    assert _webhooks_of(app, "registration.submitted") == [(configured, "registration.submitted")]

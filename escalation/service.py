@@ -407,29 +407,26 @@ def ticket_payload(ticket: Ticket) -> dict[str, Any]:
 
 def _party_recipients(sess: Session, ticket: Ticket) -> list[User | str]:
     """Return everyone on the sides of a ticket: partner users, MCS owner and MCS submitters."""
-    out: list[User | str] = []
-    partner_ids = [p for p in (ticket.partner_id, ticket.other_partner_id) if p is not None]
-    if partner_ids:
-        out.extend(
-            sess.execute(
-                sa.select(User)
-                .where(
-                    User.role == "partner",
-                    User.partner_id.in_(partner_ids),
-                    User.is_active.is_(True),
-                )
-                .order_by(User.id)
-            ).scalars()
-        )
-    if ticket.mcs_owner_email:
-        out.append(ticket.mcs_owner_email)
-    for reg_id in (ticket.registration_id, ticket.other_registration_id):
-        reg = sess.get(Registration, reg_id) if reg_id else None
-        if reg is not None and reg.party == "mcs":
-            submitter = sess.get(User, reg.submitted_by_id)
-            if submitter is not None:
-                out.append(submitter)
-    return out
+    regs = [
+        sess.get(Registration, reg_id) if reg_id else None
+        for reg_id in (ticket.registration_id, ticket.other_registration_id)
+    ]
+    return read_ticket_people(
+        sess,
+        partner_ids=(ticket.partner_id, ticket.other_partner_id),
+        mcs_owner_email=ticket.mcs_owner_email,
+        submitter_ids=_mcs_submitter_ids(regs),
+        with_reviewers=False,
+    ).party
+
+
+def _mcs_submitter_ids(regs: Iterable[Registration | None]) -> list[int]:
+    """Return who submitted the MCS registrations among regs."""
+    return [
+        r.submitted_by_id
+        for r in regs
+        if r is not None and r.party == "mcs" and r.submitted_by_id is not None
+    ]
 
 
 def _territory_reviewers(sess: Session, ticket: Ticket) -> list[User]:
@@ -523,11 +520,7 @@ def open_ticket(
         sess,
         partner_ids=(ticket.partner_id, ticket.other_partner_id),
         mcs_owner_email=ticket.mcs_owner_email,
-        submitter_ids=[
-            r.submitted_by_id
-            for r in (registration, other_registration)
-            if r is not None and r.party == "mcs" and r.submitted_by_id is not None
-        ],
+        submitter_ids=_mcs_submitter_ids((registration, other_registration)),
         with_reviewers=routed,
     )
     if routed:
@@ -968,6 +961,7 @@ def decide(
         template="ticket_decided",
         subject=_subject(ticket, "Decided"),
         context=ctx,
+        look_up=False,  # _party_recipients looked the addresses up
     )
     _webhook(sess, "ticket.decided", ticket, registrations=changes)
     return ticket
@@ -1118,6 +1112,7 @@ def reopen(sess: Session, ticket: Ticket, *, actor: User, reason: str) -> Ticket
         template="conflict_opened",
         subject=_subject(ticket, "Reopened"),
         context=ctx,
+        look_up=False,  # _party_recipients looked the addresses up
     )
     _webhook(sess, "ticket.reopened", ticket)
     return ticket

@@ -11,9 +11,10 @@ then synthetic names; see bench.fixtures) stored by COPY and published through
 user, made with ``models.ApiToken`` and ``web.passwords``.
 
 Servers, one at a time, on a free loopback port, each with the same gunicorn settings (2 sync
-workers by default; no access log): the real app (``gunicorn 'app:create_app()'`` with
-``APP_ENV=production``, ``DATABASE_URL`` the bench database, ``API_RATE_LIMIT`` raised so the
-limiter counts but never refuses), then ``bench/bare_app.py`` on the same database.
+workers by default; no access log): the real app with one added endpoint
+(``gunicorn 'bench.app_floor:create_app()'``, which is ``app:create_app()`` plus the app-floor
+route, with ``APP_ENV=production``, ``DATABASE_URL`` the bench database, ``API_RATE_LIMIT``
+raised so the limiter counts but never refuses), then ``bench/bare_app.py`` on the same database.
 
 Load, bounded (each connection sends its next request as soon as the last one answered), for a
 fixed time per endpoint after a warm-up (each worker builds the list's match index on its first
@@ -28,7 +29,13 @@ one ``requests.Session`` each. The warm-up always uses the Python threads. Endpo
 * ``GET /queue`` as a level-1 reviewer, signed in once through ``/login`` with the page's CSRF
   token (its session cookie and user agent sent on every request); its tickets are the
   conflicts the POSTs opened (the queue at scale is ``python -m bench queue``);
+* the app floor: ``POST /bench-floor/rows`` with a bearer token, the same JSON bodies stored as
+  one row through the app's own request stack (bench.app_floor), to show what the stack costs
+  before any domain work;
 * baseline: ``POST /rows`` of the bare app with the same JSON bodies.
+
+The table gives each endpoint's req/s against the bare baseline (the target's ratio) and against
+the app floor.
 
 The load generator runs on the same two cores as gunicorn and PostgreSQL, for the app and the
 baseline alike.
@@ -74,6 +81,11 @@ from bench.matching import legal_variant
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 20240605
+FLOOR = "app floor: POST /bench-floor/rows (token, 1 INSERT)"
+HEADINGS = [
+    "endpoint", "req/s", "p50 ms", "p99 ms", "errors", "req/s ÷ bare", "p99 ÷ bare",
+    "req/s ÷ app floor",
+]  # fmt: skip
 READY_TIMEOUT = 60.0
 WARM_UP_LIMIT = 120.0
 
@@ -270,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"http skipped: PostgreSQL is not reachable at {base_url()} ({reason})")
         return 0
 
-    from bench import bare_app
+    from bench import app_floor, bare_app
     from conflict.lists import publish
     from models.db import db
     from models.db import session as db_session
@@ -345,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
             return warmed, measured
 
         print(f"machine before the run: {machine_note()}")
-        server = Server("app:create_app()", env, args.workers, args.worker_class)
+        server = Server("bench.app_floor:create_app()", env, args.workers, args.worker_class)
         try:
             server.wait_ready("/healthz", {200})
             url = server.url
@@ -365,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
             def queue_page(s: requests.Session, k: int) -> requests.Response:
                 return s.get(f"{url}/queue", cookies=cookies, allow_redirects=False)
 
+            def post_floor(s: requests.Session, k: int) -> requests.Response:
+                return s.post(url + app_floor.PATH, json=body(), headers=auth(k))
+
             for label, send, expect, wrk_requests in (
                 ("POST /api/v1/registrations", post_registration, 201,
                  lambda: posts("/api/v1/registrations", True)),
@@ -373,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
                           for k in range(len(tokens))]),
                 ("GET /queue (level-1 reviewer)", queue_page, 200,
                  lambda: [wrk.Request("GET", "/queue", browser)]),
+                (FLOOR, post_floor, 201, lambda: posts(app_floor.PATH, True)),
             ):  # fmt: skip
                 warmed, results[label] = measure(url, send, expect, wrk_requests)
                 print(f"  {label}: warmed up in {warmed:.1f} s, measured {args.duration:.0f} s")
@@ -392,14 +408,15 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"machine after the run: {machine_note()}")
     base = results.pop("bare")
+    floor = results[FLOOR]
     rows: list[list[Any]] = [
         ["bare Flask: POST /rows (1 INSERT)", base.rate, base.p50 * 1e3, base.p99 * 1e3,
-         base.errors, 1.0, 1.0]
+         base.errors, 1.0, 1.0, ratio(base.rate, floor.rate)]
     ]  # fmt: skip
-    for label, r in results.items():
+    for label, r in sorted(results.items(), key=lambda item: item[0] != FLOOR):
         rows.append(
             [label, r.rate, r.p50 * 1e3, r.p99 * 1e3, r.errors, ratio(r.rate, base.rate),
-             ratio(r.p99, base.p99)]
+             ratio(r.p99, base.p99), ratio(r.rate, floor.rate)]
         )  # fmt: skip
     load = (
         f"wrk, {min(2, args.clients)} threads and {args.clients} connections"
@@ -410,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         f"HTTP on loopback: gunicorn {args.workers} {args.worker_class} workers, load from {load}, "
         f"{args.duration:.0f} s per endpoint (targets for the registration POST: "
         ">= 0.5x the bare endpoint's req/s, p99 < 100 ms, no errors)",
-        ["endpoint", "req/s", "p50 ms", "p99 ms", "errors", "req/s ÷ bare", "p99 ÷ bare"],
+        HEADINGS,
         rows,
     )
     for label, r in {**results, "bare": base}.items():

@@ -75,6 +75,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["dt"] = format_dt
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["label"] = label
+    # Imported here: the evidence lines are built with this module's label and money formats.
+    from web.evidence import evidence_rows
+
+    app.jinja_env.filters["evidence_rows"] = evidence_rows
 
     @app.context_processor
     def _nav() -> dict[str, Any]:

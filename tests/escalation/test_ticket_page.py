@@ -107,6 +107,9 @@ def test_reviewer_sees_everything_needed(app: Flask, client: FlaskClient) -> Non
     # The finding with its evidence, list and policy versions.
     assert "NAMED_ACCOUNT" in html and "ACC-42" in html and "96.5" in html and "Fuzzy" in html
     assert "FY26 H1" in html and "v1" in html
+    assert "<dt>Account district</dt><dd>northeast</dd>" in html
+    assert "<dt>PCs</dt><dd>4,500</dd>" in html
+    assert "<dt>MCS owner e-mail</dt><dd>owner@example.com</dd>" in html
     # The SLA clock with each escalation stage projected.
     assert "SLA clock" in html and "1 \u2013 district (now)" in html
     assert "2 \u2013 region" in html and "3 \u2013 national" in html

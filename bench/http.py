@@ -247,6 +247,18 @@ def registration_bodies(names: Any, count: int, districts: list[str]) -> list[di
     return bodies
 
 
+def _post_outcomes(bench: Any) -> str:
+    """Return how the stored registrations were decided and how many tickets they opened."""
+    with bench.connect() as conn:
+        statuses = conn.execute(
+            "SELECT status, count(*) FROM registration GROUP BY status ORDER BY 2 DESC"
+        ).fetchall()
+        row = conn.execute("SELECT count(*) FROM ticket").fetchone()
+    total = sum(n for _, n in statuses) or 1
+    shares = ", ".join(f"{status} {n / total:.0%}" for status, n in statuses)
+    return f"{total:,} registrations: {shares}; {row[0] if row else 0:,} tickets opened"
+
+
 def _login_cookies(server_url: str, email: str) -> dict[str, str]:
     with requests.Session() as s:
         page = s.get(server_url + "/login", timeout=10)
@@ -394,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {label}: warmed up in {warmed:.1f} s, measured {args.duration:.0f} s")
         finally:
             server.stop()
+        outcomes = _post_outcomes(bench)
 
         bare = Server("bench.bare_app:create_app()", env, args.workers, args.worker_class)
         try:
@@ -430,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         HEADINGS,
         rows,
     )
+    print(f"what the registration POSTs decided (warm-up included): {outcomes}")
     for label, r in {**results, "bare": base}.items():
         if r.first_error:
             print(f"first error of {label}: {r.first_error}")

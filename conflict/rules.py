@@ -145,6 +145,11 @@ def _n(value: int) -> str:
     return f"{value:,}"
 
 
+def _money(value: int) -> str:
+    # Estimated values and the high-impact threshold are whole dollars, as the pages show them.
+    return f"${value:,}"
+
+
 def _pcs(count: int | None) -> str:
     return "an unknown number of PCs" if count is None else f"{_n(count)} PCs"
 
@@ -341,7 +346,7 @@ def mcs_size_threshold(facts: Facts, ctx: Context, policy: Policy) -> list[Findi
 def _why_no_exception(facts: Facts, policy: Policy) -> str:
     if not facts.dotnet_early_adoption:
         return ""
-    threshold = _n(policy.high_impact_value)
+    threshold = _money(policy.high_impact_value)
     if facts.estimated_value is None:
         return (
             f" It is flagged as early .NET adoption, but no estimated value is given, so it "
@@ -349,7 +354,7 @@ def _why_no_exception(facts: Facts, policy: Policy) -> str:
         )
     return (
         f" It is flagged as early .NET adoption, but its estimated value of "
-        f"{_n(facts.estimated_value)} is below the high-impact threshold of {threshold}, so no "
+        f"{_money(facts.estimated_value)} is below the high-impact threshold of {threshold}, so no "
         f"exception applies."
     )
 
@@ -362,8 +367,8 @@ def dotnet_exception(facts: Facts, ctx: Context, policy: Policy) -> list[Finding
     message = (
         f"MCS's engagement with {facts.customer_name} ({_pcs(facts.pc_count)}) is outside its "
         f"space, but it is flagged as early .NET adoption with an estimated value of "
-        f"{_n(value)}, at or above the high-impact threshold of "
-        f"{_n(policy.high_impact_value)}."
+        f"{_money(value)}, at or above the high-impact threshold of "
+        f"{_money(policy.high_impact_value)}."
     )
     holders = _no_bid_holders(facts, ctx)
     partner_ids = [e.registration_id for e in ctx.engagements if e.party == _PARTNER]

@@ -378,7 +378,7 @@ def test_exception_below_high_impact_says_why_it_was_rejected() -> None:
         run(mcs(pc_count=3000, dotnet_early_adoption=True, estimated_value=100_000)),
         MCS_SIZE_THRESHOLD,
     )
-    assert "estimated value of 100,000 is below the high-impact threshold of 250,000" in (
+    assert "estimated value of $100,000 is below the high-impact threshold of $250,000" in (
         finding.message
     )
 
@@ -395,7 +395,7 @@ def test_dotnet_exception_finding_keeps_the_size_finding_as_evidence() -> None:
     assert size.evidence["overridden_by"] == DOTNET_EXCEPTION
     assert "exception review" in size.message
     assert exception.severity is Severity.WARNING
-    assert "300,000, at or above the high-impact threshold of 250,000" in exception.message
+    assert "$300,000, at or above the high-impact threshold of $250,000" in exception.message
     assert exception.district == "Pacific Northwest"
 
 

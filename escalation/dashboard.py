@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from conflict.types import MATURITY_LEVELS
 from escalation.service import OPEN_STATUSES
-from models import Partner, Registration, Ticket
+from models import District, Partner, Registration, Ticket
 from models.partner import TIER_LABELS, tier_expression
 from models.ticket import RESOLUTIONS
 
@@ -111,7 +111,14 @@ def _label_week(day: date) -> str:
 # --- aggregates ---------------------------------------------------------------------------
 
 
-def _open_by(sess: Session, column: Any, key: str, title: str, label: str) -> Chart:
+def _open_by(
+    sess: Session,
+    column: Any,
+    key: str,
+    title: str,
+    label: str,
+    names: dict[str, str] | None = None,
+) -> Chart:
     rows = sess.execute(
         sa.select(column, Ticket.type, sa.func.count())
         .where(Ticket.status.in_(OPEN_STATUSES))
@@ -119,7 +126,7 @@ def _open_by(sess: Session, column: Any, key: str, title: str, label: str) -> Ch
     ).all()
     table: dict[str, dict[str, int]] = defaultdict(lambda: {"conflict": 0, "exception": 0})
     for cat, ttype, n in rows:
-        table[cat or "(none)"][ttype] += n
+        table[(names or {}).get(cat, cat) if cat else "(none)"][ttype] += n
     cats = sorted(table, key=lambda c: (-sum(table[c].values()), c))
     return Chart(
         key=key,
@@ -140,9 +147,10 @@ def _open_by(sess: Session, column: Any, key: str, title: str, label: str) -> Ch
 
 
 def open_by_district(sess: Session, now: datetime, weeks: int) -> Chart:
-    """Count open conflicts and exceptions per district."""
+    """Count open conflicts and exceptions per district, named as the districts are."""
+    names = {code: name for code, name in sess.execute(sa.select(District.code, District.name))}
     return _open_by(
-        sess, Ticket.district, "open_by_district", "Open tickets by district", "District"
+        sess, Ticket.district, "open_by_district", "Open tickets by district", "District", names
     )
 
 

@@ -80,7 +80,8 @@ def test_chart_numbers(app: Flask) -> None:
         now = utcnow()
         by_district = dashboard.build_chart(db.session, now, "open_by_district")
         assert by_district.header == ["District", "Conflicts", "Exceptions"]
-        assert by_district.rows == [["northeast", 2, 0], ["pacific", 0, 1]]
+        # Districts by their names, not their codes.
+        assert by_district.rows == [["Northeast", 2, 0], ["Pacific", 0, 1]]
         decisions = dashboard.build_chart(db.session, now, "decisions")
         totals = {name: sum(values) for name, values in decisions.series}
         assert totals == {"Partner leads": 2, "Mcs leads": 1}

@@ -13,7 +13,8 @@ EVIDENCE_LABELS: dict[str, str] = {
     "matched_on": "Matched on",
     "reasons": "Why it matched",
     "segment": "Account segment",
-    "district": "Account district",
+    # The account's district on a match, the registration's on the other rules.
+    "district": "District",
     "mcs_owner_email": "MCS owner e-mail",
     "match_score_needed": "Score needed to count as the account",
     "other_candidates": "Other look-alike accounts",

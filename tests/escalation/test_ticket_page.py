@@ -107,7 +107,7 @@ def test_reviewer_sees_everything_needed(app: Flask, client: FlaskClient) -> Non
     # The finding with its evidence, list and policy versions.
     assert "NAMED_ACCOUNT" in html and "ACC-42" in html and "96.5" in html and "Fuzzy" in html
     assert "FY26 H1" in html and "v1" in html
-    assert "<dt>Account district</dt><dd>northeast</dd>" in html
+    assert "<dt>District</dt><dd>northeast</dd>" in html
     assert "<dt>PCs</dt><dd>4,500</dd>" in html
     assert "<dt>MCS owner e-mail</dt><dd>owner@example.com</dd>" in html
     # The SLA clock with each escalation stage projected.

@@ -4,8 +4,23 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Take the client's address and scheme from the X-Forwarded-* headers of trusted proxies."""
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
+    if hops < 0:
+        raise RuntimeError("TRUSTED_PROXY_HOPS must be 0 or more")
+    if hops:
+        # Behind a load balancer every request comes from its address over plain HTTP: without
+        # this, login throttling and API limits would count all clients as one, and HSTS and
+        # secure redirects would never apply.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -18,6 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         raise RuntimeError(
             "SECRET_KEY must be set outside development (export SECRET_KEY or APP_ENV=development)"
         )
+    _trust_proxies(app)
     logging.basicConfig(
         level=app.config["LOG_LEVEL"],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -47,6 +47,9 @@ def from_env(instance_path: str) -> dict[str, Any]:
         "NAMED_ACCOUNTS_URL": os.environ.get("NAMED_ACCOUNTS_URL") or None,
         "WEBHOOK_URLS": [u for u in os.environ.get("WEBHOOK_URLS", "").split(",") if u.strip()],
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
+        # How many reverse proxies (load balancers) stand in front of the app and set the
+        # X-Forwarded-* headers. 0 trusts none, so a client cannot forge its address.
+        "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),

@@ -54,6 +54,7 @@ from datetime import date, datetime
 
 from conflict.types import (
     DOTNET_WORKLOADS,
+    METHOD_WORDS,
     WORKLOAD_LABELS,
     AccountMatch,
     AccountMatcher,
@@ -61,7 +62,6 @@ from conflict.types import (
     Engagement,
     Facts,
     Finding,
-    MatchMethod,
     Outcome,
     Policy,
     Severity,
@@ -102,13 +102,6 @@ ACTIVE_STATUSES: frozenset[str] = frozenset(
 _PARTNER = "partner"
 _MCS = "mcs"
 _ALL_MICROSOFT = "all_microsoft"
-
-_METHOD_WORDS: dict[str, str] = {
-    MatchMethod.DOMAIN: "by web domain",
-    MatchMethod.EXACT: "by exact name",
-    MatchMethod.ALIAS: "by a name listed as an alias",
-    MatchMethod.FUZZY: "by name similarity",
-}
 
 # In a sentence "middleware" is a common noun; every other label is a product name.
 _WORKLOAD_WORDS: dict[str, str] = {**WORKLOAD_LABELS, "middleware": "middleware"}
@@ -166,7 +159,7 @@ def _workloads(workloads: Iterable[str]) -> str:
 
 
 def _how(match: AccountMatch) -> str:
-    method = _METHOD_WORDS.get(match.method, str(match.method))
+    method = METHOD_WORDS.get(match.method, str(match.method))
     return f"{method} (score {match.score:.1f} of 100)"
 
 

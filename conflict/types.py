@@ -78,6 +78,15 @@ class MatchMethod(StrEnum):
     FUZZY = "fuzzy"
 
 
+# How a match reads in a sentence: "matched by web domain".
+METHOD_WORDS: dict[str, str] = {
+    MatchMethod.DOMAIN: "by web domain",
+    MatchMethod.EXACT: "by exact name",
+    MatchMethod.ALIAS: "by a name listed as an alias",
+    MatchMethod.FUZZY: "by name similarity",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """One named account of a list version, as the matcher sees it."""

@@ -51,7 +51,7 @@ from conflict.service import (
     submit_registration,
     withdraw_registration,
 )
-from conflict.types import RULE_TITLES, Decision, Severity
+from conflict.types import METHOD_WORDS, RULE_TITLES, Decision, Severity
 from escalation.service import visible_to
 from models import (
     ConflictFinding,
@@ -71,12 +71,6 @@ bp = Blueprint("conflict", __name__)
 
 PAGE_SIZE = 50
 STAFF_ROLES = frozenset({"reviewer", "admin"})
-METHOD_WORDS: dict[str, str] = {
-    "domain": "by web domain",
-    "exact_name": "by exact name",
-    "alias": "by a name the list gives as an alias",
-    "fuzzy": "by name similarity",
-}
 OUTCOME_WORDS: dict[str, str] = {
     "submitted": "Received; the decision is pending.",
     "approved": "Approved: the registration is yours until it expires.",

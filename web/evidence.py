@@ -3,7 +3,7 @@
 from collections.abc import Mapping
 from typing import Any
 
-from conflict.views import METHOD_WORDS
+from conflict.types import METHOD_WORDS
 from web.templating import format_money, label
 
 # Shown as the finding's own lines (matched account, method, score) right above the evidence.

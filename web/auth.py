@@ -95,6 +95,10 @@ def ensure_partner_may_see(partner_ids: set[int | None]) -> None:
         abort(404)
 
 
+# Per-address limits are looser than per-e-mail ones so an office behind one NAT can still sign in.
+ADDRESS_LIMIT_FACTOR = 4
+
+
 def _throttle_keys(email: str) -> list[str]:
     return [f"email:{email.lower()}", f"ip:{request.remote_addr or '?'}"]
 
@@ -107,8 +111,7 @@ def login_retry_after(email: str) -> int:
     sess = db_session()
     worst = 0
     for key in _throttle_keys(email):
-        # Per-address limits are looser so an office behind one NAT can still sign in.
-        key_limit = limit if key.startswith("email:") else limit * 4
+        key_limit = limit if key.startswith("email:") else limit * ADDRESS_LIMIT_FACTOR
         rows = sess.execute(
             sa.select(sa.func.count(), sa.func.min(LoginAttempt.created_at)).where(
                 LoginAttempt.key == key,

@@ -9,9 +9,7 @@ from flask.testing import FlaskClient
 
 from models.db import db
 from tests.factories import login, make_user
-
-# The per-address limit is four times the per-e-mail one (an office behind one NAT).
-ADDRESS_LIMIT_FACTOR = 4
+from web.auth import ADDRESS_LIMIT_FACTOR
 
 
 @pytest.fixture()

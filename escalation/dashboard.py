@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from conflict.types import MATURITY_LEVELS
 from escalation.service import OPEN_STATUSES
-from models import District, Partner, Registration, Ticket
+from models import Partner, Registration, Ticket
+from models.district import district_names
 from models.partner import TIER_LABELS, tier_expression
 from models.ticket import RESOLUTIONS
 
@@ -148,7 +149,7 @@ def _open_by(
 
 def open_by_district(sess: Session, now: datetime, weeks: int) -> Chart:
     """Count open conflicts and exceptions per district, named as the districts are."""
-    names = {code: name for code, name in sess.execute(sa.select(District.code, District.name))}
+    names = district_names(sess)
     return _open_by(
         sess, Ticket.district, "open_by_district", "Open tickets by district", "District", names
     )

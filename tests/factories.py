@@ -37,7 +37,8 @@ def make_district(code: str = "northeast", region: str = "east", **kw: Any) -> D
     existing = db.session.get(District, code)
     if existing:
         return existing
-    d = District(code=code, name=code.replace("_", " ").title(), region=region, **kw)
+    kw.setdefault("name", code.replace("_", " ").title())
+    d = District(code=code, region=region, **kw)
     db.session.add(d)
     db.session.flush()
     return d

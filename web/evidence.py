@@ -4,6 +4,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from conflict.types import METHOD_WORDS
+from web.district_names import district_name
 from web.templating import format_money, label
 
 # Shown as the finding's own lines (matched account, method, score) right above the evidence.
@@ -85,6 +86,8 @@ def _value(key: str, value: Any) -> str:
         return format_money(int(value))
     if key in COUNT_KEYS and isinstance(value, int):
         return f"{value:,}"
+    if key == "district" and isinstance(value, str):
+        return district_name(value)
     if key in VOCABULARY_KEYS and isinstance(value, str):
         return label(value)
     if key == "other_submitted_at" and isinstance(value, str):

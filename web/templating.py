@@ -7,6 +7,7 @@ from flask import Flask
 from flask_login import current_user
 
 from conflict.types import WORKLOAD_LABELS
+from web.district_names import district_name
 
 NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
     "partner": [
@@ -79,6 +80,7 @@ def init_app(app: Flask) -> None:
     from web.evidence import evidence_rows
 
     app.jinja_env.filters["evidence_rows"] = evidence_rows
+    app.jinja_env.filters["district_name"] = district_name
 
     @app.context_processor
     def _nav() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from tests.factories import (
 def _setup(app: Flask) -> dict[str, Any]:
     """Tickets in three districts over two regions, and reviewers at each level."""
     with app.app_context():
-        make_district("northeast", "east")
+        make_district("northeast", "east", name="New England & Upstate")
         make_district("midatlantic", "east")
         make_district("pacific", "west")
         author = make_user("partner")
@@ -99,7 +99,9 @@ def test_level_one_sees_only_their_districts(app: Flask, client: FlaskClient) ->
     html = client.get("/queue").get_data(as_text=True)
     ids = s["ids"]
     assert _listed(html) == [ids["ne_overdue"], ids["ne_soon"], ids["ne_later"]]
-    assert "Your districts: northeast" in html
+    # Districts are shown by name, escaped, not by their codes.
+    assert "Your districts: New England &amp; Upstate" in html
+    assert "<td>New England &amp; Upstate</td>" in html and "<td>northeast</td>" not in html
     # The level-2 ticket is shown read-only: no checkbox and no claim button for it.
     assert ids["ne_later"] not in _ticket_ids(html)
     # Asking for another district shows nothing rather than leaking it.
@@ -155,7 +157,7 @@ def test_counts_per_filter_value(app: Flask, client: FlaskClient) -> None:
     s = _setup(app)
     login(client, s["users"]["admin"])
     html = client.get("/queue").get_data(as_text=True)
-    assert ">northeast (3)</option>" in html
+    assert '<option value="northeast">New England &amp; Upstate (3)</option>' in html
     assert ">Conflict (4)</option>" in html and ">Exception (1)</option>" in html
     assert "Overdue (1)" in html and "Due soon (1)" in html
     assert "5 open · 1 overdue · 1 due soon" in html

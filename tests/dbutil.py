@@ -2,9 +2,13 @@
 
 import os
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+from flask import Flask
 from psycopg import sql
 
 
@@ -45,3 +49,19 @@ def drop_pg_database(url: str) -> None:
 def is_postgres_url(url: str | None) -> bool:
     """Return True for a PostgreSQL URL."""
     return bool(url) and url.startswith("postgresql")  # type: ignore[union-attr]
+
+
+@contextmanager
+def separate_app(
+    build: Callable[[dict[str, Any]], Flask], config: dict[str, Any]
+) -> Iterator[Flask]:
+    """Yield an app built apart from the shared one, releasing its connections afterwards."""
+    from models.db import db
+
+    other = build(config)
+    try:
+        yield other
+    finally:
+        with other.app_context():
+            db.session.remove()
+            db.engine.dispose()

@@ -9,6 +9,7 @@ from flask import Flask
 from bench import app_floor, bare_app
 from models import ApiToken
 from models.db import db
+from tests.dbutil import separate_app
 from tests.factories import make_user
 from web.passwords import hash_token, new_token
 
@@ -17,12 +18,10 @@ from web.passwords import hash_token, new_token
 def floor_app(app: Flask, database_url: str) -> Iterator[Flask]:
     """Build the floor app on the run's database, with the baseline's table made and dropped."""
     bare_app.create_table(database_url)
-    floor = app_floor.create_app({**app.config, "RATELIMIT_ENABLED": True})
-    yield floor
-    with floor.app_context():
-        db.session.remove()
-        bare_app.rows.drop(db.engine)
-        db.engine.dispose()
+    with separate_app(app_floor.create_app, {**app.config, "RATELIMIT_ENABLED": True}) as floor:
+        yield floor
+        with floor.app_context():
+            bare_app.rows.drop(db.engine)
 
 
 def _bearer(app: Flask, *, active: bool = True) -> dict[str, str]:

@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from models.db import db
+from tests.dbutil import separate_app
 from tests.factories import login, make_user
 from web.auth import ADDRESS_LIMIT_FACTOR
 
@@ -17,11 +18,8 @@ def proxied(app: Flask) -> Iterator[Flask]:
     """Build the app as deployed behind one proxy, on the run's database."""
     from app import create_app
 
-    behind = create_app({**app.config, "TRUSTED_PROXY_HOPS": 1})
-    yield behind
-    with behind.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with separate_app(create_app, {**app.config, "TRUSTED_PROXY_HOPS": 1}) as behind:
+        yield behind
 
 
 def _client_at(app: Flask, address: str) -> FlaskClient:

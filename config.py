@@ -50,7 +50,14 @@ def from_env(instance_path: str) -> dict[str, Any]:
         # How many reverse proxies (load balancers) stand in front of the app and set the
         # X-Forwarded-* headers. 0 trusts none, so a client cannot forge its address.
         "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
+        # memory:// counts per process; redis://host:port/db shares the counts between instances.
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Keeps this program's counts apart from anything else kept in the same store.
+        "RATELIMIT_KEY_PREFIX": os.environ.get("RATELIMIT_KEY_PREFIX", "channelguard"),
+        # A shared store that stops answering must not stop the API: count in memory until it
+        # answers again, and give up on it quickly rather than hold every request.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_STORAGE_TIMEOUT": float(os.environ.get("RATELIMIT_STORAGE_TIMEOUT", "0.5")),
         "API_RATE_LIMIT": os.environ.get("API_RATE_LIMIT", "300 per minute"),
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_WINDOW_SECONDS": int(os.environ.get("LOGIN_WINDOW_SECONDS", "900")),

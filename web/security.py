@@ -14,6 +14,8 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=True)
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Rate-limit stores reached over a socket, which can stop answering.
+NETWORK_STORES = ("redis://", "rediss://", "redis+unix://", "redis+sentinel://")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -34,12 +36,26 @@ class IdConverter(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+def apply_storage_timeouts(app: Flask) -> None:
+    """Give a networked rate-limit store the configured socket timeouts."""
+    # The in-process store has nothing to wait for and takes no socket options.
+    uri = str(app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    if uri.startswith(NETWORK_STORES):
+        timeout = float(app.config.get("RATELIMIT_STORAGE_TIMEOUT", 0.5))
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+        app.config["RATELIMIT_STORAGE_OPTIONS"] = {
+            **options,
+            **app.config.get("RATELIMIT_STORAGE_OPTIONS", {}),
+        }
+
+
 def init_app(app: Flask) -> None:
     """Install CSRF protection, the limiter, the response headers and the id converter."""
     # Before any blueprint registers its routes, so every <int:...> uses the bounded converter.
     app.url_map.converters["int"] = IdConverter
     csrf.init_app(app)
     app.config.setdefault("RATELIMIT_ENABLED", True)
+    apply_storage_timeouts(app)
     limiter.init_app(app)
 
     @app.before_request

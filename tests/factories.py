@@ -7,6 +7,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from models import (
+    ApiToken,
     District,
     NamedAccount,
     NamedAccountList,
@@ -18,7 +19,7 @@ from models import (
 )
 from models.db import db
 from models.policy import active_policy
-from web.passwords import hash_password
+from web.passwords import hash_password, hash_token, new_token
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
@@ -70,6 +71,15 @@ def make_user(
     db.session.add(u)
     db.session.flush()
     return u
+
+
+def make_api_token(user: User, name: str = "tests") -> tuple[ApiToken, str]:
+    """Create a bearer token for a user; return the row and its secret."""
+    secret = new_token()
+    row = ApiToken(user_id=user.id, name=name, prefix=secret[:8], token_hash=hash_token(secret))
+    db.session.add(row)
+    db.session.flush()
+    return row, secret
 
 
 def make_list(accounts: list[dict[str, Any]], *, status: str = "published") -> NamedAccountList:

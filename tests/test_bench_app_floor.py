@@ -10,8 +10,7 @@ from bench import app_floor, bare_app
 from models import ApiToken
 from models.db import db
 from tests.dbutil import separate_app
-from tests.factories import make_user
-from web.passwords import hash_token, new_token
+from tests.factories import make_api_token, make_user
 
 
 @pytest.fixture()
@@ -26,9 +25,7 @@ def floor_app(app: Flask, database_url: str) -> Iterator[Flask]:
 
 def _bearer(app: Flask, *, active: bool = True) -> dict[str, str]:
     with app.app_context():
-        user = make_user("partner", is_active=active)
-        token = new_token()
-        db.session.add(ApiToken(user_id=user.id, prefix=token[:8], token_hash=hash_token(token)))
+        _, token = make_api_token(make_user("partner", is_active=active))
         db.session.commit()
     return {"Authorization": f"Bearer {token}"}
 

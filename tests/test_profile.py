@@ -122,13 +122,10 @@ def test_api_call_records_last_use_without_committing_the_request(app, client) -
     """A read through the API stamps the token's last use in its own short transaction."""
     from models import ApiToken
     from models.db import db
-    from tests.factories import make_user
-    from web.passwords import hash_token, new_token
+    from tests.factories import make_api_token, make_user
 
     with app.app_context():
-        user = make_user("partner")
-        token = new_token()
-        db.session.add(ApiToken(user_id=user.id, prefix=token[:8], token_hash=hash_token(token)))
+        _, token = make_api_token(make_user("partner"))
         db.session.commit()
     resp = client.get("/api/v1/registrations", headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from conflict.list_cli import accounts_cli
-from models import ApiToken, DistrictReview, NamedAccountList, User, utcnow
+from models import DistrictReview, NamedAccountList, User, utcnow
 from models.db import db
 from tests.conflict.test_lists import (
     BASE_ROWS,
@@ -22,8 +22,7 @@ from tests.conflict.test_lists import (
     fake_recheck,
     publish_rows,
 )
-from tests.factories import csrf_from, login, make_user, post_form
-from web.passwords import hash_token, new_token
+from tests.factories import csrf_from, login, make_api_token, make_user, post_form
 
 __all__ = ["fake_recheck"]  # the autouse fixture, shared with the service tests
 
@@ -392,9 +391,7 @@ def test_cli_diff_prints_changes_and_impact_and_stores_nothing(app: Flask, tmp_p
 
 def _token(app: Flask, role: str, **kw: Any) -> dict[str, str]:
     with app.app_context():
-        user = make_user(role, **kw)
-        token = new_token()
-        db.session.add(ApiToken(user_id=user.id, prefix=token[:8], token_hash=hash_token(token)))
+        _, token = make_api_token(make_user(role, **kw))
         db.session.commit()
     return {"Authorization": f"Bearer {token}"}
 

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient
 
 from models import ApiToken, OutboxMessage, Registration, User, WebhookEndpoint, utcnow
 from models.db import db
-from tests.factories import make_district, make_list, make_registration, make_user
-from web.passwords import hash_token, new_token
+from tests.factories import make_api_token, make_district, make_list, make_registration, make_user
+from web.passwords import hash_token
 
 BODY: dict[str, Any] = {
     "customer_name": "Wayne Enterprises",
@@ -31,11 +31,7 @@ BODY: dict[str, Any] = {
 
 
 def token_for(user: User) -> str:
-    secret = new_token()
-    db.session.add(
-        ApiToken(user_id=user.id, name="test", prefix=secret[:8], token_hash=hash_token(secret))
-    )
-    return secret
+    return make_api_token(user)[1]
 
 
 @pytest.fixture()

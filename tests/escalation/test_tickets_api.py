@@ -6,16 +6,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from escalation import service
-from models import ApiToken, Registration, Ticket, User
+from models import Registration, Ticket, User
 from models.db import db
-from tests.factories import make_district, make_registration, make_ticket, make_user
-from web.passwords import hash_token, new_token
+from tests.factories import make_api_token, make_district, make_registration, make_ticket, make_user
 
 
 def _token(user: User) -> str:
-    token = new_token()
-    db.session.add(ApiToken(user_id=user.id, prefix=token[:8], token_hash=hash_token(token)))
-    return token
+    return make_api_token(user)[1]
 
 
 def _h(token: str) -> dict[str, str]:

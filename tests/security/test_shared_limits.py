@@ -11,11 +11,9 @@ import pytest
 import requests
 from flask import Flask
 
-from models import ApiToken
 from models.db import db
-from tests.factories import make_user
+from tests.factories import make_api_token, make_user
 from tests.reliability.servers import Gunicorn, TcpProxy, gunicorn_server
-from web.passwords import hash_token, new_token
 from web.security import apply_storage_timeouts
 
 REDIS = ("127.0.0.1", 6379)
@@ -43,9 +41,7 @@ def redis_store() -> str:
 @pytest.fixture()
 def bearer(app: Flask) -> dict[str, str]:
     with app.app_context():
-        user = make_user("partner")
-        token = new_token()
-        db.session.add(ApiToken(user_id=user.id, prefix=token[:8], token_hash=hash_token(token)))
+        _, token = make_api_token(make_user("partner"))
         db.session.commit()
     return {"Authorization": f"Bearer {token}"}
 

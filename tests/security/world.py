@@ -15,7 +15,6 @@ from flask.testing import FlaskClient
 from sqlmodel import SQLModel
 
 from models import (
-    ApiToken,
     DistrictReview,
     OutboxMessage,
     User,
@@ -26,6 +25,7 @@ from models.db import db
 from tests.factories import (
     csrf_from,
     login,
+    make_api_token,
     make_district,
     make_list,
     make_partner,
@@ -33,7 +33,6 @@ from tests.factories import (
     make_ticket,
     make_user,
 )
-from web.passwords import hash_token, new_token
 
 ROLES: tuple[str, ...] = ("partner", "mcs", "reviewer", "admin")
 
@@ -51,10 +50,7 @@ class World:
 
 def add_token(user: User) -> tuple[int, str]:
     """Create an API token for a user; return its id and secret."""
-    secret = new_token()
-    row = ApiToken(user_id=user.id, name="tests", prefix=secret[:8], token_hash=hash_token(secret))
-    db.session.add(row)
-    db.session.flush()
+    row, secret = make_api_token(user)
     assert row.id is not None
     return row.id, secret
 

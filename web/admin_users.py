@@ -1,19 +1,273 @@
-"""Admin pages for user accounts."""
+"""Admin pages for user accounts: the list, a new account, changes, disabling, a new password."""
 
 from typing import Any
 
 import sqlalchemy as sa
-from flask import render_template
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms import (
+    EmailField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from models import User
+from escalation.mailer import LEVEL_NAMES
+from models import District, Partner, User
 from models.db import session as db_session
+from models.user import ROLES
+from web.accounts import (
+    AccountData,
+    AccountError,
+    create_account,
+    open_tickets_owned,
+    set_active,
+    set_password,
+    update_account,
+)
 from web.admin import bp
 from web.auth import role_required
+from web.templating import label
+
+ROLE_HELP = {
+    "partner": "registers deals for one partner organisation and sees only its data",
+    "mcs": "registers MCS engagements and sees the conflicts that involve them",
+    "reviewer": "works the review queue for a district (1), a region (2) or the nation (3)",
+    "admin": "runs the program: lists, partners, users, policy",
+}
+LEVELS = [SelectChoice("", "Not a reviewer")] + [
+    SelectChoice(str(k), v) for k, v in LEVEL_NAMES.items()
+]
+
+
+class CheckboxList(SelectMultipleField):
+    """A multiple choice shown as a list of checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class AccountForm(FlaskForm):
+    """An account's role and scope; the password only when it is created."""
+
+    email = EmailField("E-mail", validators=[DataRequired("Enter an e-mail address.")])
+    name = StringField("Name", validators=[Length(max=200, message="Use at most 200 characters.")])
+    role = SelectField("Role", choices=[SelectChoice(r, label(r)) for r in ROLES])
+    partner_id = SelectField("Partner organisation", coerce=str, validate_choice=False)
+    level = SelectField("Reviewer level", choices=LEVELS, validate_choice=False)
+    districts = CheckboxList("Districts", validate_choice=False)
+    region = SelectField("Region", validate_choice=False)
+    password = PasswordField("Password", validators=[Optional()])
+    submit = SubmitField("Save")
+
+
+class PasswordForm(FlaskForm):
+    """A new password an admin sets for someone who lost theirs."""
+
+    password = PasswordField("New password", validators=[DataRequired("Enter the new password.")])
+    confirm = PasswordField(
+        "Repeat it",
+        validators=[EqualTo("password", message="The two passwords differ.")],
+    )
+    submit = SubmitField("Set password")
+
+
+class ActiveForm(FlaskForm):
+    """Disable or enable an account (the CSRF token and the button are the whole form)."""
+
+    submit = SubmitField("Apply")
+
+
+def _fill_choices(form: AccountForm) -> None:
+    sess = db_session()
+    partners = sess.execute(sa.select(Partner.id, Partner.name).order_by(Partner.name)).all()
+    form.partner_id.choices = [SelectChoice("", "No organisation")] + [
+        SelectChoice(str(i), n) for i, n in partners
+    ]
+    districts = sess.execute(
+        sa.select(District.code, District.name, District.region).order_by(District.name)
+    ).all()
+    form.districts.choices = [SelectChoice(code, name) for code, name, _region in districts]
+    regions = sorted({region for _code, _name, region in districts})
+    form.region.choices = [SelectChoice("", "No region")] + [
+        SelectChoice(r, label(r)) for r in regions
+    ]
+
+
+def _data(form: AccountForm) -> AccountData:
+    partner = form.partner_id.data or ""
+    level = form.level.data or ""
+    return AccountData(
+        email=form.email.data or "",
+        role=form.role.data or "",
+        name=form.name.data or "",
+        partner_id=int(partner) if partner.isdigit() else None,
+        level=int(level) if level.isdigit() else None,
+        districts=list(form.districts.data or []),
+        region=form.region.data or None,
+        password=form.password.data or None,
+    )
+
+
+def _show_errors(form: AccountForm, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        target = getattr(form, name, None) or form.email
+        target.errors = [*target.errors, message] if isinstance(target.errors, list) else [message]
+
+
+def _account_page(
+    form: AccountForm,
+    user: User | None,
+    status: int = 200,
+    password_form: PasswordForm | None = None,
+) -> Any:
+    sess = db_session()
+    context: dict[str, Any] = {"form": form, "account": user, "role_help": ROLE_HELP}
+    if user is not None:
+        context |= {
+            "password_form": password_form or PasswordForm(formdata=None),
+            "active_form": ActiveForm(formdata=None),
+            "open_tickets": open_tickets_owned(sess, user.id or 0),
+            "is_me": user.id == current_user.id,
+        }
+    return render_template("admin/user_form.html", **context), status
+
+
+def _filled_form(user: User) -> AccountForm:
+    form = AccountForm(formdata=None, obj=user)
+    _fill_choices(form)
+    form.partner_id.data = str(user.partner_id or "")
+    form.level.data = str(user.level or "")
+    form.region.data = user.region or ""
+    return form
+
+
+def _account(user_id: int) -> User:
+    user = db_session().get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
 
 
 @bp.route("/users")
 @role_required("admin")
 def users() -> Any:
     """List users by role."""
-    rows = db_session().execute(sa.select(User).order_by(User.role, User.email)).scalars().all()
-    return render_template("admin/users.html", users=rows)
+    sess = db_session()
+    rows = sess.execute(
+        sa.select(User, Partner.name)
+        .outerjoin(Partner, Partner.id == User.partner_id)  # type: ignore[arg-type]
+        .order_by(User.role, User.email)
+    ).all()
+    return render_template("admin/users.html", rows=rows)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@role_required("admin")
+def new_user() -> Any:
+    """Create an account with a first password the person changes after signing in."""
+    form = AccountForm()
+    _fill_choices(form)
+    if request.method == "GET":
+        return _account_page(form, None)
+    if not form.validate():
+        return _account_page(form, None, 422)
+    sess = db_session()
+    try:
+        user = create_account(sess, _data(form), actor=current_user._get_current_object())
+    except AccountError as exc:
+        sess.rollback()
+        _show_errors(form, exc.errors)
+        return _account_page(form, None, 422)
+    sess.commit()
+    flash(f"Created {user.email} ({label(user.role)}).", "success")
+    return redirect(url_for("admin.users"), 303)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@role_required("admin")
+def edit_user(user_id: int) -> Any:
+    """Show an account, and change its role, organisation or territory."""
+    user = _account(user_id)
+    if request.method == "GET":
+        return _account_page(_filled_form(user), user)
+    form = AccountForm()
+    _fill_choices(form)
+    form.password.data = None  # a password changes only through its own form
+    if not form.validate():
+        return _account_page(form, user, 422)
+    sess = db_session()
+    try:
+        changed = update_account(sess, user, _data(form), actor=current_user._get_current_object())
+    except AccountError as exc:
+        sess.rollback()
+        _show_errors(form, exc.errors)
+        return _account_page(form, _account(user_id), 422)
+    sess.commit()
+    if changed:
+        flash(f"Saved {user.email}: {', '.join(label(k) for k in changed)} changed.", "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@role_required("admin")
+def user_active(user_id: int) -> WerkzeugResponse:
+    """Disable an account (its sessions and tokens stop working) or enable it again."""
+    user = _account(user_id)
+    form = ActiveForm()
+    wanted = request.form.get("active")
+    if not form.validate() or wanted not in ("0", "1"):
+        abort(400)
+    sess = db_session()
+    try:
+        done = set_active(sess, user, wanted == "1", actor=current_user._get_current_object())
+    except AccountError as exc:
+        sess.rollback()
+        flash(exc.errors["active"], "error")
+        return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+    sess.commit()
+    if done and user.is_active:
+        flash(f"{user.email} can sign in again.", "success")
+    elif done:
+        owned = open_tickets_owned(sess, user_id)
+        extra = (
+            f" They still own {owned} open ticket(s); reassign them from the queue."
+            if owned
+            else ""
+        )
+        flash(
+            f"{user.email} is disabled: signed out everywhere, API tokens refused.{extra}",
+            "success",
+        )
+    return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@role_required("admin")
+def user_password(user_id: int) -> Any:
+    """Set a new password for an account and sign it out everywhere."""
+    user = _account(user_id)
+    form = PasswordForm()
+    sess = db_session()
+    if form.validate():
+        try:
+            set_password(
+                sess, user, form.password.data or "", actor=current_user._get_current_object()
+            )
+        except AccountError as exc:
+            sess.rollback()
+            form.password.errors = [exc.errors["password"]]
+        else:
+            sess.commit()
+            flash(f"New password set for {user.email}; their sessions have ended.", "success")
+            return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+    return _account_page(_filled_form(user), user, 422, password_form=form)

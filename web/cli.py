@@ -4,7 +4,6 @@ import sys
 
 import click
 import sqlalchemy as sa
-from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
@@ -16,14 +15,18 @@ from demo.loader import (
     load_named_accounts,
     load_people,
 )
-from models import District, Partner, User
+from models import User
 from models.db import db, write_intent
 from models.user import ROLES
 from web import profile
-from web.passwords import hash_password
+from web.accounts import AccountData, AccountError, create_account
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 tokens_cli = AppGroup("tokens", help="Manage API bearer tokens.")
+
+
+# Account fields as the command's options name them.
+OPTIONS = {"partner_id": "partner-id"}
 
 
 def fail(message: str) -> None:
@@ -40,6 +43,7 @@ def fail(message: str) -> None:
 @click.option("--partner-id", type=int)
 @click.option("--districts", default="", help="Comma-separated district codes (reviewers).")
 @click.option("--level", type=click.IntRange(1, 3))
+@click.option("--region", default=None, help="The region a level-2 reviewer covers.")
 def create_user(
     email: str,
     password: str,
@@ -48,47 +52,29 @@ def create_user(
     partner_id: int | None,
     districts: str,
     level: int | None,
+    region: str | None,
 ) -> None:
     """Create a user account."""
-    try:
-        email = validate_email(email, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        fail(f"--email: {exc}")
-    if len(password) < 10:
-        fail("--password: use at least 10 characters")
+    data = AccountData(
+        email=email,
+        role=role,
+        name=name,
+        partner_id=partner_id,
+        level=level,
+        districts=[d.strip() for d in districts.split(",") if d.strip()],
+        region=region,
+        password=password,
+    )
     sess = db.session
-    district_list = [d.strip() for d in districts.split(",") if d.strip()]
-    if role == "partner":
-        if partner_id is None:
-            fail("--partner-id is required for role partner")
-        if sess.get(Partner, partner_id) is None:
-            fail(f"--partner-id: no partner with id {partner_id}")
-    elif partner_id is not None:
-        fail("--partner-id only applies to role partner")
-    if role == "reviewer":
-        if level is None:
-            fail("--level is required for role reviewer")
-        known = set(sess.execute(sa.select(District.code)).scalars())
-        unknown = [d for d in district_list if d not in known]
-        if unknown:
-            fail(f"--districts: unknown district(s) {', '.join(unknown)}")
-    elif level is not None or district_list:
-        fail("--level and --districts only apply to role reviewer")
-    if sess.execute(sa.select(User.id).where(User.email == email)).first():
-        fail(f"a user with e-mail {email} already exists")
-    with write_intent():
-        user = User(
-            email=email,
-            name=name,
-            role=role,
-            password_hash=hash_password(password),
-            partner_id=partner_id,
-            level=level,
-            districts=district_list,
-        )
-        sess.add(user)
-        sess.commit()
-    click.echo(f"Created {role} {email} (id {user.id})")
+    try:
+        with write_intent():
+            user = create_account(sess, data, actor=None)
+            sess.commit()
+    except AccountError as exc:
+        sess.rollback()
+        fail("; ".join(f"--{OPTIONS.get(k, k)}: {v}" for k, v in exc.errors.items()))
+        return
+    click.echo(f"Created {user.role} {user.email} (id {user.id})")
 
 
 @tokens_cli.command("create")

@@ -6,6 +6,7 @@ import secrets
 from werkzeug.security import check_password_hash, generate_password_hash
 
 TOKEN_PREFIX = "cg_"  # noqa: S105  a public prefix, not a secret
+MIN_PASSWORD_LENGTH = 10
 
 
 def hash_password(password: str) -> str:

@@ -119,7 +119,14 @@ def _enter_payloads(app: Flask) -> tuple[dict[str, FlaskClient], dict[str, int]]
     reg_b, reg_a = first.get_json()["id"], second.get_json()["id"]
     ticket = second.get_json()["ticket_id"]
     assert ticket is not None, "the second partner's registration should be in conflict"
-    ids = {"reg_a": reg_a, "reg_b": reg_b, "ticket": ticket, "list": up.get_json()["version"]["id"]}
+    ids = {
+        "reg_a": reg_a,
+        "reg_b": reg_b,
+        "ticket": ticket,
+        "list": up.get_json()["version"]["id"],
+        "partner_user": world.user_ids["partner"],
+        "org_a": world.ids["org_a"],
+    }
 
     partner, reviewer = clients["partner"], clients["reviewer"]
     resp = partner.post(
@@ -172,6 +179,7 @@ def test_payloads_are_inert_on_every_page(app: Flask) -> None:
         ],
         "admin": [
             "/admin/users",
+            f"/admin/users/{ids['partner_user']}",
             "/admin/partners",
             f"/admin/lists/{ids['list']}",
             "/admin/lists",

@@ -109,6 +109,7 @@ ROLE_PAGES: dict[str, RolePaths] = {
         "/customers?name=Pfizer+Inc.",
         "/admin",
         "/admin/users",
+        "/admin/users/new",
         "/admin/partners",
         "/admin/policy",
         "/admin/outbox",

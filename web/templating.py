@@ -61,6 +61,7 @@ VOCABULARY_LABELS: dict[str, str] = {
     "fasttrack": "FastTrack",
     "delegated_admin": "Delegated admin",
     "fanout": "Fan-out",
+    "isv_software": "ISV software",
 }
 
 

@@ -111,6 +111,8 @@ ROLE_PAGES: dict[str, RolePaths] = {
         "/admin/users",
         "/admin/users/new",
         "/admin/partners",
+        "/admin/partners/new",
+        "/admin/partners/{partner_id}/edit",
         "/admin/policy",
         "/admin/outbox",
         "/admin/jobs",

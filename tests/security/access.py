@@ -37,6 +37,8 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "auth.logout": ALL,
     "admin.index": ADMIN,
     "admin.partners": ADMIN,
+    "admin.new_partner": ADMIN,
+    "admin.edit_partner": ADMIN,
     "admin.policy": ADMIN,
     "admin.users": ADMIN,
     "admin.new_user": ADMIN,

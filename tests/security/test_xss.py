@@ -181,6 +181,7 @@ def test_payloads_are_inert_on_every_page(app: Flask) -> None:
             "/admin/users",
             f"/admin/users/{ids['partner_user']}",
             "/admin/partners",
+            f"/admin/partners/{ids['org_a']}/edit",
             f"/admin/lists/{ids['list']}",
             "/admin/lists",
             "/admin/outbox",

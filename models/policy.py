@@ -9,7 +9,14 @@ from pydantic import Field as PField
 from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
-from models.base import json_column, per_transaction, ts_column, utcnow
+from models.audit_log import record_audit
+from models.base import (
+    forget_per_transaction,
+    json_column,
+    per_transaction,
+    ts_column,
+    utcnow,
+)
 
 
 class CalendarData(BaseModel):
@@ -96,7 +103,9 @@ def active_policy(sess: Session) -> PolicyVersion:
 
 
 def remember_active_policy(sess: Session, row: PolicyVersion) -> None:
-    """Let active_policy answer with a row the caller read with other facts in one query."""
+    """Let active_policy answer with a row the caller read with other facts, or just made."""
+    # Replace, not keep: after a new version is made the value held so far is the retired row.
+    forget_per_transaction(sess, "active_policy")
     per_transaction(sess, "active_policy", lambda: row)
 
 
@@ -115,4 +124,142 @@ def _load_active(sess: Session) -> PolicyVersion:
             row = sess.execute(
                 sa.select(PolicyVersion).where(PolicyVersion.active.is_(True))  # type: ignore[attr-defined]
             ).scalar_one()
+    return row
+
+
+class PolicyError(ValueError):
+    """A new policy version cannot be made from what was given."""
+
+
+class PolicyUnchanged(PolicyError):
+    """The values given equal the active version's."""
+
+
+class PolicyConflict(PolicyError):
+    """Another version became active while this one was being made."""
+
+
+# Facts other modules build from the active policy and keep for the transaction (the SLA rules
+# and calendars); a new version makes them stale.
+_BUILT_FROM_POLICY = ("sla_env",)
+NOTE_MAX = 500
+
+
+def normalised_policy(values: PolicyData) -> PolicyData:
+    """Return the values with workdays and holidays sorted and unique, SLA levels as strings."""
+    data = values.model_dump()
+    calendar = data["calendar"]
+    calendar["workdays"] = sorted({int(d) for d in calendar["workdays"]})
+    calendar["holidays"] = sorted(set(calendar["holidays"]))
+    for table in ("sla_hours", "exception_sla_hours"):
+        data[table] = {str(k): float(v) for k, v in sorted(data[table].items())}
+    return PolicyData.model_validate(data)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out |= _flat(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def policy_changes(old: PolicyData, new: PolicyData) -> dict[str, list[Any]]:
+    """Return {field: [old, new]} for each differing field; nested ones as "calendar.timezone"."""
+    before = _flat(normalised_policy(old).model_dump())
+    after = _flat(normalised_policy(new).model_dump())
+    # In the order the model declares its fields, so the history reads like the form.
+    keys = list(after) + [key for key in before if key not in after]
+    return {
+        key: [before.get(key), after.get(key)] for key in keys if before.get(key) != after.get(key)
+    }
+
+
+def _active_stmt() -> Any:
+    return (
+        sa.select(PolicyVersion)
+        .where(PolicyVersion.active.is_(True))  # type: ignore[attr-defined]
+        .with_for_update()
+        # The row may already sit in the session from an earlier read; take the locked values.
+        .execution_options(populate_existing=True)
+    )
+
+
+def _lock_active(sess: Session) -> PolicyVersion:
+    row = sess.execute(_active_stmt()).scalar_one_or_none()
+    if row is None:
+        # A new database has no version yet, or (PostgreSQL) another save deactivated the row
+        # while this one waited for its lock; a fresh statement sees whichever is active now.
+        _load_active(sess)
+        row = sess.execute(_active_stmt()).scalar_one()
+    return row
+
+
+def create_policy_version(
+    sess: Session,
+    values: PolicyData,
+    *,
+    note: str,
+    actor_id: int | None,
+    based_on: int | None = None,
+) -> PolicyVersion:
+    """Make values the active policy as a new version, retiring the current one; audit it.
+
+    based_on is the version number the caller's values were edited from: when another version
+    became active meanwhile, PolicyConflict is raised instead of silently undoing its changes.
+    """
+    note = note.strip()
+    if not note:
+        raise PolicyError("Say why the policy changes.")
+    if len(note) > NOTE_MAX:
+        raise PolicyError(f"Keep the note to {NOTE_MAX} characters.")
+    current = _lock_active(sess)
+    if based_on is not None and current.version != based_on:
+        raise PolicyConflict(
+            f"Version {current.version} was saved while you were editing version {based_on}; "
+            "check its values and make your change again."
+        )
+    new = normalised_policy(values)
+    changed = policy_changes(current.values, new)
+    if not changed:
+        raise PolicyUnchanged(
+            f"Nothing changed: these are the values of version {current.version}, "
+            "so no new version was made."
+        )
+    latest = sess.execute(sa.select(sa.func.max(PolicyVersion.version))).scalar_one()
+    row = PolicyVersion(
+        version=int(latest or 0) + 1,
+        data=new.model_dump(),
+        active=True,
+        note=note,
+        created_by_id=actor_id,
+    )
+    try:
+        with sess.begin_nested():
+            current.active = False
+            # Retire the old row first: the one-active index must never see two active rows.
+            sess.flush()
+            sess.add(row)
+            sess.flush()
+    except sa.exc.IntegrityError:
+        raise PolicyConflict(
+            "Another policy version was saved at the same moment; reload the page, check its "
+            "values and make your change again."
+        ) from None
+    record_audit(
+        sess,
+        actor_id,
+        "policy.created",
+        "policy_version",
+        row.id,
+        version=row.version,
+        previous_version=current.version,
+        note=note,
+        changed=changed,
+    )
+    for key in _BUILT_FROM_POLICY:
+        forget_per_transaction(sess, key)
+    remember_active_policy(sess, row)
     return row

@@ -40,6 +40,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "admin.new_partner": ADMIN,
     "admin.edit_partner": ADMIN,
     "admin.policy": ADMIN,
+    "admin.policy_save": ADMIN,
     "admin.users": ADMIN,
     "admin.new_user": ADMIN,
     "admin.edit_user": ADMIN,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from models import District, Partner, User
-from models.audit_log import record_audit
+from models.audit_log import field_changes, record_audit
 from models.db import lock_key
 from models.partner import COMPETENCIES
 
@@ -224,11 +224,9 @@ def update_partner(
 ) -> dict[str, list[Any]]:
     """Apply checked changes to a partner and audit them; return {field: [old, new]}."""
     clean = _checked(sess, data, partner)
-    changed = {
-        name: [_stored(partner, name), getattr(clean, name)]
-        for name in EDITABLE
-        if _stored(partner, name) != getattr(clean, name)
-    }
+    changed = field_changes(
+        EDITABLE, lambda name: _stored(partner, name), lambda name: getattr(clean, name)
+    )
     if not changed:
         return changed
     with _name_race(sess, clean.name, partner.id):

@@ -1,5 +1,6 @@
 """Append audit events from services."""
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -25,3 +26,11 @@ def record_audit(
     )
     sess.add(event)
     return event
+
+
+def field_changes(
+    names: Iterable[str], old: Callable[[str], Any], new: Callable[[str], Any]
+) -> dict[str, list[Any]]:
+    """Return {name: [old, new]} for each named field whose value differs, for an audit event."""
+    pairs = ((name, old(name), new(name)) for name in names)
+    return {name: [before, after] for name, before, after in pairs if before != after}

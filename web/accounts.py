@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from escalation.service import OPEN_STATUSES
 from models import District, Partner, Ticket, User
-from models.audit_log import record_audit
+from models.audit_log import field_changes, record_audit
 from models.user import ROLES
 from web.passwords import MIN_PASSWORD_LENGTH, hash_password
 
@@ -150,11 +150,9 @@ EDITABLE = ("email", "name", "role", "partner_id", "level", "districts", "region
 def update_account(sess: Session, user: User, data: AccountData, *, actor: User) -> dict[str, Any]:
     """Apply checked changes to an account and audit them; return what changed."""
     clean = _check(sess, data, user, actor)
-    changed = {
-        name: [getattr(user, name), getattr(clean, name)]
-        for name in EDITABLE
-        if getattr(user, name) != getattr(clean, name)
-    }
+    changed = field_changes(
+        EDITABLE, lambda name: getattr(user, name), lambda name: getattr(clean, name)
+    )
     if not changed:
         return changed
     for name, (_old, new) in changed.items():

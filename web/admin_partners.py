@@ -12,15 +12,14 @@ from wtforms import (
     BooleanField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
     SubmitField,
     ValidationError,
-    widgets,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
+from conflict.forms import MultiCheckboxField
 from conflict.partners import (
     MAX_POINTS,
     NAME_MAX,
@@ -74,13 +73,6 @@ FIELD_NAMES: dict[str, str] = {
 }
 
 
-class CheckboxList(SelectMultipleField):
-    """A multiple choice shown as a list of checkboxes."""
-
-    widget = widgets.ListWidget(prefix_label=False)
-    option_widget = widgets.CheckboxInput()
-
-
 class PartnerForm(FlaskForm):
     """A partner organisation's name, points, district, competencies and coordinator."""
 
@@ -101,7 +93,7 @@ class PartnerForm(FlaskForm):
     )
     # Choices are checked by the service, which says what is wrong in words.
     district = SelectField("District", validate_choice=False)
-    competencies = CheckboxList(
+    competencies = MultiCheckboxField(
         "Competencies",
         choices=[SelectChoice(c, label(c)) for c in COMPETENCIES],
         validate_choice=False,

@@ -12,13 +12,13 @@ from wtforms import (
     BooleanField,
     Field,
     HiddenField,
-    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
+from wtforms.widgets import NumberInput
 
+from conflict.forms import MultiCheckboxField
 from models.db import session as db_session
 from models.policy import (
     NOTE_MAX,
@@ -85,13 +85,6 @@ class NumberField(WholeNumberField):
         self.data = number
 
 
-class CheckboxList(SelectMultipleField):
-    """A multiple choice shown as a list of checkboxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
 class PolicyForm(FlaskForm):
     """Every policy value an admin tunes, and why the change is made."""
 
@@ -115,7 +108,7 @@ class PolicyForm(FlaskForm):
     timezone = StringField("Time zone", render_kw={"spellcheck": "false", "autocomplete": "off"})
     day_start = StringField("Working day starts (HH:MM)")
     day_end = StringField("Working day ends (HH:MM)")
-    workdays = CheckboxList(
+    workdays = MultiCheckboxField(
         "Working days",
         choices=[SelectChoice(i, name) for i, name in enumerate(DAY_NAMES)],
         coerce=int,

@@ -11,14 +11,13 @@ from wtforms import (
     EmailField,
     PasswordField,
     SelectField,
-    SelectMultipleField,
     StringField,
     SubmitField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
+from conflict.forms import MultiCheckboxField
 from escalation.mailer import LEVEL_NAMES
 from models import District, Partner, User
 from models.db import session as db_session
@@ -47,13 +46,6 @@ LEVELS = [SelectChoice("", "Not a reviewer")] + [
 ]
 
 
-class CheckboxList(SelectMultipleField):
-    """A multiple choice shown as a list of checkboxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
-
-
 class AccountForm(FlaskForm):
     """An account's role and scope; the password only when it is created."""
 
@@ -62,7 +54,7 @@ class AccountForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(r, label(r)) for r in ROLES])
     partner_id = SelectField("Partner organisation", coerce=str, validate_choice=False)
     level = SelectField("Reviewer level", choices=LEVELS, validate_choice=False)
-    districts = CheckboxList("Districts", validate_choice=False)
+    districts = MultiCheckboxField("Districts", validate_choice=False)
     region = SelectField("Region", validate_choice=False)
     password = PasswordField("Password", validators=[Optional()])
     submit = SubmitField("Save")

@@ -176,6 +176,24 @@ def test_disabling_signs_out_refuses_tokens_and_enabling_restores(
     assert [len(_audit(app, a)) for a in ("user.disabled", "user.enabled")] == [1, 1]
 
 
+def test_a_reviewer_with_open_tickets_keeps_a_staff_role_until_they_are_handed_on(
+    app: Flask, client: FlaskClient, admin: dict[str, Any]
+) -> None:
+    with app.app_context():
+        reviewer = make_user("reviewer", districts=["northeast"])
+        author = make_user("partner", partner_id=admin["org"])
+        make_ticket(make_registration(author), owner_id=reviewer.id, status="in_review")
+        db.session.commit()
+        email, uid = reviewer.email, reviewer.id
+    to_mcs = post_form(client, f"/admin/users/{uid}", {"email": email, "role": "mcs"})
+    assert to_mcs.status_code == 422
+    assert "They own 1 open ticket(s); reassign them" in to_mcs.get_data(as_text=True)
+    assert _user(app, email).role == "reviewer"
+    # Another staff role is fine: admins work tickets too.
+    to_admin = post_form(client, f"/admin/users/{uid}", {"email": email, "role": "admin"})
+    assert to_admin.status_code == 303 and _user(app, email).role == "admin"
+
+
 def test_an_admin_cannot_lock_themselves_out(
     app: Flask, client: FlaskClient, admin: dict[str, Any]
 ) -> None:

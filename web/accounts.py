@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from escalation.service import OPEN_STATUSES
+from escalation.service import OPEN_STATUSES, STAFF_ROLES
 from models import District, Partner, Ticket, User
 from models.audit_log import field_changes, record_audit
 from models.user import ROLES
@@ -109,6 +109,11 @@ def _check(
             errors["password"] = problem
     elif actor is not None and existing.id == actor.id and data.role != "admin":
         errors["role"] = "You cannot take the admin role from your own account."
+    elif existing.role in STAFF_ROLES and data.role not in STAFF_ROLES:
+        owned = open_tickets_owned(sess, existing.id or 0)
+        if owned:
+            # Only staff work tickets: someone leaving the staff hands their open ones on first.
+            errors["role"] = f"They own {owned} open ticket(s); reassign them from the queue first."
     if errors:
         raise AccountError(errors)
     reviewer = data.role == "reviewer"

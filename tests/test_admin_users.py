@@ -141,13 +141,19 @@ def test_changing_a_role_ends_the_old_sessions_and_is_audited(
     assert len(_audit(app, "user.updated")) == 1
 
 
+def _reviewer_owning_a_ticket(org_id: int) -> User:
+    """Make a Northeast reviewer who is working one ticket of the organisation's."""
+    reviewer = make_user("reviewer", districts=["northeast"])
+    author = make_user("partner", partner_id=org_id)
+    make_ticket(make_registration(author), owner_id=reviewer.id, status="in_review")
+    return reviewer
+
+
 def test_disabling_signs_out_refuses_tokens_and_enabling_restores(
     app: Flask, client: FlaskClient, admin: dict[str, Any]
 ) -> None:
     with app.app_context():
-        reviewer = make_user("reviewer", districts=["northeast"])
-        author = make_user("partner", partner_id=admin["org"])
-        make_ticket(make_registration(author), owner_id=reviewer.id, status="in_review")
+        reviewer = _reviewer_owning_a_ticket(admin["org"])
         _, token = make_api_token(reviewer)
         db.session.commit()
         email, uid = reviewer.email, reviewer.id
@@ -180,9 +186,7 @@ def test_a_reviewer_with_open_tickets_keeps_a_staff_role_until_they_are_handed_o
     app: Flask, client: FlaskClient, admin: dict[str, Any]
 ) -> None:
     with app.app_context():
-        reviewer = make_user("reviewer", districts=["northeast"])
-        author = make_user("partner", partner_id=admin["org"])
-        make_ticket(make_registration(author), owner_id=reviewer.id, status="in_review")
+        reviewer = _reviewer_owning_a_ticket(admin["org"])
         db.session.commit()
         email, uid = reviewer.email, reviewer.id
     to_mcs = post_form(client, f"/admin/users/{uid}", {"email": email, "role": "mcs"})

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import AuditEvent, User
+from models import AuditEvent, User, utcnow
 from models.db import db
 from tests.factories import (
     csrf_from,
@@ -319,3 +319,83 @@ def test_service_normalises_and_drops_fields_the_role_does_not_use(app: Flask) -
             "east",
             [],
         )
+
+
+def test_open_tickets_are_handed_over_to_one_reviewer(
+    app: Flask, client: FlaskClient, admin: dict[str, Any]
+) -> None:
+    with app.app_context():
+        leaving = _reviewer_owning_a_ticket(admin["org"])  # one ticket in review
+        author = make_user("partner", partner_id=admin["org"])
+        assigned = make_ticket(make_registration(author), owner_id=leaving.id, status="open")
+        decided = make_ticket(
+            make_registration(author),
+            owner_id=leaving.id,
+            status="decided",
+            resolution="mcs_leads",
+            rationale="Settled earlier.",
+            decided_at=utcnow(),
+        )
+        taker = make_user("reviewer", districts=["northeast"], name="Taylor Taker")
+        outsider = make_user("mcs")
+        db.session.commit()
+        uid, taker_id, outsider_id = leaving.id, taker.id, outsider.id
+        assigned_id, decided_id = assigned.id, decided.id
+    url = f"/admin/users/{uid}"
+    page = client.get(url).get_data(as_text=True)
+    assert "<dt>Open tickets owned</dt><dd>2</dd>" in page
+    assert f"#{assigned_id}" in page and f"#{decided_id}" not in page
+    # The choice offers active staff only, never the person leaving.
+    assert f'value="{taker_id}"' in page and f'value="{outsider_id}"' not in page
+    refused = client.post(
+        f"{url}/tickets", data={"assignee": str(outsider_id), "csrf_token": csrf_from(page)}
+    )
+    assert refused.status_code == 303
+    resp = client.post(
+        f"{url}/tickets",
+        data={"assignee": str(taker_id), "csrf_token": csrf_from(page)},
+        follow_redirects=True,
+    )
+    assert "Handed 2 open ticket(s)" in resp.get_data(as_text=True)
+    with app.app_context():
+        from models import OutboxMessage, Ticket
+
+        owners = dict(db.session.execute(sa.select(Ticket.id, Ticket.owner_id)).all())
+        statuses = dict(db.session.execute(sa.select(Ticket.id, Ticket.status)).all())
+        assert owners[decided_id] == uid and statuses[decided_id] == "decided"
+        moved = [tid for tid, owner in owners.items() if owner == taker_id]
+        assert len(moved) == 2 and all(statuses[t] == "open" for t in moved)
+        # Each ticket went through its own assignment: an audit event and an e-mail apiece.
+        assigned_events = db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "ticket.assigned")
+        ).scalar()
+        mails = db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.event == "ticket.assigned")
+        ).scalar()
+        assert assigned_events == 2 and mails == 2
+    [event] = _audit(app, "user.tickets_handed_over")
+    assert event.data["to_user_id"] == taker_id and sorted(event.data["ticket_ids"]) == sorted(
+        moved
+    )
+
+
+def test_tickets_cannot_be_handed_to_their_owner_or_without_a_choice(
+    app: Flask, client: FlaskClient, admin: dict[str, Any]
+) -> None:
+    with app.app_context():
+        leaving = _reviewer_owning_a_ticket(admin["org"])
+        db.session.commit()
+        uid = leaving.id
+    page = client.get(f"/admin/users/{uid}").get_data(as_text=True)
+    for choice in (str(uid), "0"):
+        resp = client.post(
+            f"/admin/users/{uid}/tickets",
+            data={"assignee": choice, "csrf_token": csrf_from(page)},
+            follow_redirects=True,
+        )
+        assert "flash-error" in resp.get_data(as_text=True)
+    assert _audit(app, "ticket.assigned") == []

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from escalation.service import OPEN_STATUSES, STAFF_ROLES
+from escalation.service import OPEN_STATUSES, STAFF_ROLES, assign
 from models import District, Partner, Ticket, User
 from models.audit_log import field_changes, record_audit
 from models.user import ROLES
@@ -110,7 +110,7 @@ def _check(
     elif actor is not None and existing.id == actor.id and data.role != "admin":
         errors["role"] = "You cannot take the admin role from your own account."
     elif existing.role in STAFF_ROLES and data.role not in STAFF_ROLES:
-        owned = open_tickets_owned(sess, existing.id or 0)
+        owned = len(owned_open_tickets(sess, existing.id or 0))
         if owned:
             # Only staff work tickets: someone leaving the staff hands their open ones on first.
             errors["role"] = f"They own {owned} open ticket(s); reassign them from the queue first."
@@ -177,15 +177,6 @@ def _active_admins(sess: Session) -> int:
     ).scalar_one()
 
 
-def open_tickets_owned(sess: Session, user_id: int) -> int:
-    """Return how many open or in-review tickets a user owns."""
-    return sess.execute(
-        sa.select(sa.func.count())
-        .select_from(Ticket)
-        .where(Ticket.owner_id == user_id, Ticket.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
-    ).scalar_one()
-
-
 def set_active(sess: Session, user: User, active: bool, *, actor: User) -> bool:
     """Disable or enable an account and audit it; return False when it was already so."""
     if user.is_active == active:
@@ -210,3 +201,37 @@ def set_password(sess: Session, user: User, password: str, *, actor: User) -> No
     user.password_hash = hash_password(password)
     user.session_version += 1
     record_audit(sess, actor.id, "user.password_set", "user", user.id)
+
+
+def owned_open_tickets(sess: Session, user_id: int) -> list[Ticket]:
+    """Return the open and in-review tickets a user owns, most urgent first."""
+    return list(
+        sess.execute(
+            sa.select(Ticket)
+            .where(Ticket.owner_id == user_id, Ticket.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+            .order_by(Ticket.sla_due_at, Ticket.id)
+        ).scalars()
+    )
+
+
+def hand_over_tickets(sess: Session, user: User, *, to: User, actor: User) -> int:
+    """Assign every open ticket a user owns to another active reviewer or admin; return how many."""
+    if to.id == user.id:
+        raise AccountError({"assignee": "Choose someone else to take the tickets."})
+    if to.role not in STAFF_ROLES or not to.is_active:
+        raise AccountError({"assignee": "Choose an active reviewer or admin."})
+    tickets = owned_open_tickets(sess, user.id or 0)
+    for ticket in tickets:
+        # The ticket's own assignment path: its timeline, audit event and the new owner's e-mail.
+        assign(sess, ticket, assignee=to, actor=actor)
+    if tickets:
+        record_audit(
+            sess,
+            actor.id,
+            "user.tickets_handed_over",
+            "user",
+            user.id,
+            to_user_id=to.id,
+            ticket_ids=[t.id for t in tickets],
+        )
+    return len(tickets)

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from conflict.forms import MultiCheckboxField
 from escalation.mailer import LEVEL_NAMES
+from escalation.service import STAFF_ROLES
 from models import District, Partner, User
 from models.db import session as db_session
 from models.user import ROLES
@@ -26,7 +27,8 @@ from web.accounts import (
     AccountData,
     AccountError,
     create_account,
-    open_tickets_owned,
+    hand_over_tickets,
+    owned_open_tickets,
     set_active,
     set_password,
     update_account,
@@ -69,6 +71,13 @@ class PasswordForm(FlaskForm):
         validators=[EqualTo("password", message="The two passwords differ.")],
     )
     submit = SubmitField("Set password")
+
+
+class HandOverForm(FlaskForm):
+    """Who takes over the open tickets of someone leaving or going away."""
+
+    assignee = SelectField("Hand their open tickets to", coerce=int, validate_choice=False)
+    submit = SubmitField("Hand over")
 
 
 class ActiveForm(FlaskForm):
@@ -126,10 +135,33 @@ def _account_page(
         context |= {
             "password_form": password_form or PasswordForm(formdata=None),
             "active_form": ActiveForm(formdata=None),
-            "open_tickets": open_tickets_owned(sess, user.id or 0),
+            "hand_over_form": _hand_over_form(user, formdata=None),
+            "open_tickets": owned_open_tickets(sess, user.id or 0),
             "is_me": user.id == current_user.id,
         }
     return render_template("admin/user_form.html", **context), status
+
+
+def _hand_over_form(user: User, **kwargs: Any) -> HandOverForm:
+    form = HandOverForm(**kwargs)
+    staff = (
+        db_session()
+        .execute(
+            sa.select(User)
+            .where(
+                User.role.in_(STAFF_ROLES),  # type: ignore[attr-defined]
+                User.is_active.is_(True),  # type: ignore[attr-defined]
+                User.id != user.id,
+            )
+            .order_by(User.role.desc(), User.name, User.email)  # type: ignore[attr-defined]
+        )
+        .scalars()
+    )
+    form.assignee.choices = [SelectChoice(0, "Choose a reviewer")] + [
+        SelectChoice(u.id or 0, f"{u.display_name} ({label(u.role)}, level {u.level or '—'})")
+        for u in staff
+    ]
+    return form
 
 
 def _filled_form(user: User) -> AccountForm:
@@ -230,16 +262,36 @@ def user_active(user_id: int) -> WerkzeugResponse:
     if done and user.is_active:
         flash(f"{user.email} can sign in again.", "success")
     elif done:
-        owned = open_tickets_owned(sess, user_id)
-        extra = (
-            f" They still own {owned} open ticket(s); reassign them from the queue."
-            if owned
-            else ""
-        )
+        owned = len(owned_open_tickets(sess, user_id))
+        extra = f" They still own {owned} open ticket(s); hand them over below." if owned else ""
         flash(
             f"{user.email} is disabled: signed out everywhere, API tokens refused.{extra}",
             "success",
         )
+    return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+
+
+@bp.route("/users/<int:user_id>/tickets", methods=["POST"])
+@role_required("admin")
+def user_tickets(user_id: int) -> WerkzeugResponse:
+    """Assign every open ticket an account owns to one active reviewer or admin."""
+    user = _account(user_id)
+    form = _hand_over_form(user)
+    if not form.validate():
+        abort(400)
+    sess = db_session()
+    to = sess.get(User, form.assignee.data or 0)
+    if to is None:
+        flash("Choose who takes the tickets over.", "error")
+        return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+    try:
+        moved = hand_over_tickets(sess, user, to=to, actor=current_user._get_current_object())
+    except AccountError as exc:
+        sess.rollback()
+        flash(exc.errors["assignee"], "error")
+        return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+    sess.commit()
+    flash(f"Handed {moved} open ticket(s) from {user.email} to {to.display_name}.", "success")
     return redirect(url_for("admin.edit_user", user_id=user_id), 303)
 
 

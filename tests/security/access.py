@@ -46,6 +46,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "admin.edit_user": ADMIN,
     "admin.user_active": ADMIN,
     "admin.user_password": ADMIN,
+    "admin.user_tickets": ADMIN,
     "conflict.extension": WRITERS,
     "conflict.new_registration": WRITERS,
     "conflict.override": frozenset({"mcs", "admin"}),

@@ -17,14 +17,13 @@ from sqlmodel import col
 
 from models import District, Partner, User
 from models.audit_log import field_changes, record_audit
+from models.base import MAX_ID
 from models.db import lock_key
 from models.partner import COMPETENCIES
 
 NAME_MAX = 200
 # Far above any real programme's points, and well inside the database's integer column.
 MAX_POINTS = 1_000_000
-# Row ids are 32-bit integers on PostgreSQL; a larger one names nobody (and must not be queried).
-MAX_ID = 2**31 - 1
 # Escalation routes a Gold partner's tickets to its coordinator only when that person is an
 # active reviewer (escalation.service._could_own, escalation.routing.pick_owner); anyone else
 # would be ignored there, so only reviewers can be chosen.

@@ -45,7 +45,7 @@ from models import (
     utcnow,
 )
 from models.audit_log import record_audit
-from models.base import per_transaction
+from models.base import forget_per_transaction, per_transaction
 from models.db import is_postgres
 from models.policy import PolicyData, active_policy
 
@@ -139,7 +139,12 @@ class SlaEnv:
 def sla_env(sess: Session) -> SlaEnv:
     """Return the active policy with its SLA rules and the district calendars."""
     # Built once per transaction: a batch (a list re-check, a sweep) opens many tickets.
-    return per_transaction(sess, "sla_env", lambda: _build_sla_env(sess))
+    env = per_transaction(sess, "sla_env", lambda: _build_sla_env(sess))
+    if env.version is not active_policy(sess):
+        # A new policy version was made in this transaction: build again from it.
+        forget_per_transaction(sess, "sla_env")
+        env = per_transaction(sess, "sla_env", lambda: _build_sla_env(sess))
+    return env
 
 
 def _build_sla_env(sess: Session) -> SlaEnv:

@@ -21,6 +21,10 @@ SQLModel.metadata.naming_convention = {
 }
 
 
+# Row ids are 32-bit INTEGER columns on PostgreSQL; a larger id names no row.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
     return datetime.now(UTC)

@@ -139,9 +139,6 @@ class PolicyConflict(PolicyError):
     """Another version became active while this one was being made."""
 
 
-# Facts other modules build from the active policy and keep for the transaction (the SLA rules
-# and calendars); a new version makes them stale.
-_BUILT_FROM_POLICY = ("sla_env",)
 NOTE_MAX = 500
 
 
@@ -259,7 +256,5 @@ def create_policy_version(
         note=note,
         changed=changed,
     )
-    for key in _BUILT_FROM_POLICY:
-        forget_per_transaction(sess, key)
     remember_active_policy(sess, row)
     return row

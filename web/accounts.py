@@ -74,7 +74,8 @@ def _scope(sess: Session, data: AccountData, errors: dict[str, str]) -> None:
     if data.level not in (1, 2, 3):
         errors["level"] = "Choose the reviewer's level: 1 district, 2 region or 3 national."
         return
-    known = set(sess.execute(sa.select(District.code)).scalars())
+    places = sess.execute(sa.select(District.code, District.region)).all()
+    known = {code for code, _region in places}
     unknown = sorted(set(data.districts) - known)
     if unknown:
         errors["districts"] = f"Unknown district(s): {', '.join(unknown)}."
@@ -82,8 +83,7 @@ def _scope(sess: Session, data: AccountData, errors: dict[str, str]) -> None:
         errors["districts"] = "A level-1 reviewer works at least one district."
     if data.level == 2 and not (data.region or data.districts):
         errors["region"] = "A level-2 reviewer covers a region or a set of districts."
-    regions = set(sess.execute(sa.select(District.region)).scalars())
-    if data.region and data.region not in regions:
+    if data.region and data.region not in {region for _code, region in places}:
         errors["region"] = "No district is in that region."
 
 

@@ -120,7 +120,7 @@ def _data(form: AccountForm) -> AccountData:
 def _show_errors(form: AccountForm, errors: dict[str, str]) -> None:
     for name, message in errors.items():
         target = getattr(form, name, None) or form.email
-        target.errors = [*target.errors, message] if isinstance(target.errors, list) else [message]
+        target.errors = [*target.errors, message]
 
 
 def _account_page(

@@ -8,6 +8,7 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.routing import IntegerConverter, Map
 
+from models.base import MAX_ID
 from models.db import _immediate
 
 csrf = CSRFProtect()
@@ -22,10 +23,6 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; "
     "object-src 'none'"
 )
-
-
-# Row ids are 32-bit INTEGER columns on PostgreSQL; a larger id in a URL names nothing.
-MAX_ID = 2**31 - 1
 
 
 class IdConverter(IntegerConverter):

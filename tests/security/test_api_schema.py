@@ -20,9 +20,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from models.base import MAX_ID
 from tests.dbutil import is_postgres_url
 from tests.security.world import World, build_world, signed_in
-from web.security import MAX_ID
 
 CHECKS = [
     not_a_server_error,

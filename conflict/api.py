@@ -15,7 +15,7 @@ from spectree import Response
 from sqlalchemy.exc import IntegrityError
 
 from conflict import rules
-from conflict.schemas import RegistrationCreate, RegistrationPublic
+from conflict.schemas import NulFreeStr, RegistrationCreate, RegistrationPublic
 from conflict.service import (
     SubmissionError,
     check_registration,
@@ -84,10 +84,10 @@ class RegistrationQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: RegStatus | None = None
-    customer: str | None = Field(default=None, max_length=300, description="Name contains.")
+    customer: NulFreeStr | None = Field(default=None, max_length=300, description="Name contains.")
     submitted_from: date | None = None
     submitted_to: date | None = None
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: NulFreeStr | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
 
 

@@ -1,12 +1,24 @@
 """Validated input for a registration, shared by the form, the API and the command line."""
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conflict.normalize import normalize_domain
 from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOADS
+
+
+def refuse_nul(value: str) -> str:
+    """Refuse text holding a NUL character, which PostgreSQL text cannot store."""
+    # Refused here, at the edge, rather than failing in the database as a bare 400.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+# Any text taken from a request body or query string.
+NulFreeStr = Annotated[str, AfterValidator(refuse_nul)]
 
 Workload = Literal[
     "dotnet_server",
@@ -51,10 +63,7 @@ class RegistrationCreate(BaseModel):
     @field_validator("customer_name", "customer_domain", "district", "country", "notes")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
-        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
+        return None if value is None else refuse_nul(value)
 
     @field_validator("customer_domain")
     @classmethod

@@ -11,6 +11,7 @@ from flask import Flask
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
 
+from conflict.schemas import NulFreeStr
 from escalation import service
 from escalation.queries import visible_tickets
 from escalation.states import InvalidDecision, InvalidTransition
@@ -91,9 +92,9 @@ class TicketQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["open", "in_review", "decided"] | None = None
-    rule: str | None = Field(default=None, max_length=40)
-    district: str | None = Field(default=None, max_length=40)
-    cursor: str | None = Field(default=None, max_length=200)
+    rule: NulFreeStr | None = Field(default=None, max_length=40)
+    district: NulFreeStr | None = Field(default=None, max_length=40)
+    cursor: NulFreeStr | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
 
 
@@ -102,8 +103,8 @@ class DecisionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    resolution: str = Field(max_length=40)
-    rationale: str = Field(max_length=4000)
+    resolution: NulFreeStr = Field(max_length=40)
+    rationale: NulFreeStr = Field(max_length=4000)
 
 
 # --- helpers ------------------------------------------------------------------------------

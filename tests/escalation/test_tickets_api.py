@@ -161,3 +161,18 @@ def test_routes_are_in_the_openapi_document(app: Flask, client: FlaskClient) -> 
     assert "/api/v1/tickets" in paths
     assert "/api/v1/tickets/{ticket_id}" in paths
     assert "post" in paths["/api/v1/tickets/{ticket_id}/decision"]
+
+
+def test_nul_characters_are_refused_at_the_edge(app: Flask, client: FlaskClient) -> None:
+    """A NUL in a filter or a decision is a field error (422), never a database failure."""
+    s = _setup(app)
+    resp = client.get("/api/v1/tickets?rule=NAMED%00ACCOUNT", headers=_h(s["admin"]))
+    assert resp.status_code == 422
+    assert "rule" in resp.get_json()["error"]["details"]["fields"]
+    resp = client.get("/api/v1/registrations?customer=Con%00toso", headers=_h(s["partner"]))
+    assert resp.status_code == 422
+    assert "customer" in resp.get_json()["error"]["details"]["fields"]
+    decision = {"resolution": "partner_leads", "rationale": "why\x00not"}
+    resp = client.post(f"/api/v1/tickets/{s['mine']}/decision", json=decision, headers=_h(s["l1"]))
+    assert resp.status_code == 422
+    assert "rationale" in resp.get_json()["error"]["details"]["fields"]

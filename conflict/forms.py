@@ -4,7 +4,6 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from flask_wtf import FlaskForm
 from pydantic import ValidationError
 from wtforms import (
     BooleanField,
@@ -26,6 +25,7 @@ from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOAD_LABELS, WO
 from models.partner import COMPETENCIES
 from models.registration import REG_STATUSES
 from models.seat_credit import EVIDENCE_SOURCES
+from web.forms import Form
 
 STACK_LABELS: dict[str, str] = {
     "all_microsoft": "All-Microsoft solution",
@@ -113,7 +113,7 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(24)
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     """The deal-registration form (partners) and engagement form (MCS)."""
 
     customer_name = StringField(
@@ -237,7 +237,7 @@ def _message_of(err: Any) -> str:
     return message[:1].upper() + message[1:]
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     """A reason for withdrawing a registration or asking to extend it."""
 
     reason = TextAreaField(
@@ -267,7 +267,7 @@ class OverrideForm(ReasonForm):
     submit = SubmitField("Ask for a national override")
 
 
-class DporForm(FlaskForm):
+class DporForm(Form):
     """Record the customer's Digital Partner of Record for one workload."""
 
     customer_name = StringField(
@@ -279,7 +279,7 @@ class DporForm(FlaskForm):
     submit = SubmitField("Record partner of record")
 
 
-class SeatCreditForm(FlaskForm):
+class SeatCreditForm(Form):
     """Credit seats on a customer's workload to a partner, with the evidence behind them."""
 
     customer_name = StringField(
@@ -314,7 +314,7 @@ class SeatCreditForm(FlaskForm):
     submit = SubmitField("Record seat credit")
 
 
-class RegistrationFilterForm(FlaskForm):
+class RegistrationFilterForm(Form):
     """Filters of the registrations list (a GET search, so no CSRF token)."""
 
     class Meta:

@@ -16,7 +16,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, DateField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
@@ -41,6 +40,7 @@ from models import District, DistrictReview, NamedAccount, NamedAccountList, Use
 from models.db import session as db_session
 from models.policy import active_policy
 from web.auth import role_required
+from web.forms import Form
 from web.security import limiter
 
 bp = Blueprint("lists", __name__)
@@ -51,7 +51,7 @@ SHOW_ERRORS = 1000
 ACCOUNTS_PAGE = 100
 
 
-class UploadForm(FlaskForm):
+class UploadForm(Form):
     """Upload a named-account CSV as a draft, optionally publishing it."""
 
     file = FileField("CSV file", validators=[FileRequired("Choose a CSV file.")])
@@ -61,21 +61,21 @@ class UploadForm(FlaskForm):
     submit = SubmitField("Upload")
 
 
-class PublishForm(FlaskForm):
+class PublishForm(Form):
     """Publish a draft version."""
 
     effective_from = DateField("Effective from", validators=[DataRequired()])
     submit = SubmitField("Publish")
 
 
-class SignOffForm(FlaskForm):
+class SignOffForm(Form):
     """Sign off a district review."""
 
     notes = TextAreaField("Notes from the review", validators=[Length(max=4000)])
     submit = SubmitField("Sign off")
 
 
-class LookupForm(FlaskForm):
+class LookupForm(Form):
     """Ask whether an account is named (a GET search, so no CSRF token)."""
 
     class Meta:

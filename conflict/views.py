@@ -334,6 +334,12 @@ def registrations_csv() -> Any:
     """Download the filtered registrations as CSV (every page, same scope as the list)."""
     form = RegistrationFilterForm(request.args)
     filters = _filters_from(form)
+    if form.errors:
+        # A download would silently hold every registration instead of the filtered ones.
+        problems = "; ".join(
+            f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items()
+        )
+        abort(400, f"The filters could not be used ({problems}). Nothing was exported.")
     query = (
         filter_registrations(scoped_registrations(), **filters)
         .add_columns(Partner.name)

@@ -1,6 +1,5 @@
 """WTForms for the reviewer queue and the ticket page."""
 
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -13,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from escalation.states import MIN_RATIONALE_CHARS, RESOLUTIONS_BY_TYPE, TicketType
+from web.forms import Form
 
 RESOLUTION_LABELS: dict[str, str] = {
     "partner_leads": "Partner leads",
@@ -38,13 +38,13 @@ def resolution_choices(ticket_type: str) -> list[SelectChoice]:
     )
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button-only form (claim, release): the CSRF token is its only field."""
 
     submit = SubmitField("Claim")
 
 
-class CommentForm(FlaskForm):
+class CommentForm(Form):
     """Add a comment to the timeline."""
 
     body = TextAreaField("Comment", validators=[DataRequired(), Length(max=4000)])
@@ -52,7 +52,7 @@ class CommentForm(FlaskForm):
     submit = SubmitField("Add comment")
 
 
-class DecisionForm(FlaskForm):
+class DecisionForm(Form):
     """Decide a ticket."""
 
     resolution = SelectField("Resolution", validators=[InputRequired()], choices=[])
@@ -70,14 +70,14 @@ class DecisionForm(FlaskForm):
     submit = SubmitField("Decide")
 
 
-class AssignForm(FlaskForm):
+class AssignForm(Form):
     """Assign a ticket to a reviewer."""
 
     assignee = SelectField("Assign to", coerce=int, choices=[], validators=[InputRequired()])
     submit = SubmitField("Assign")
 
 
-class EscalateForm(FlaskForm):
+class EscalateForm(Form):
     """Escalate a ticket one level."""
 
     reason = TextAreaField(
@@ -86,7 +86,7 @@ class EscalateForm(FlaskForm):
     submit = SubmitField("Escalate")
 
 
-class ReopenForm(FlaskForm):
+class ReopenForm(Form):
     """Reopen a decided ticket."""
 
     reason = TextAreaField(
@@ -95,7 +95,7 @@ class ReopenForm(FlaskForm):
     submit = SubmitField("Reopen")
 
 
-class BulkForm(FlaskForm):
+class BulkForm(Form):
     """Claim or assign the tickets ticked in the queue (or claim one by its row button)."""
 
     ticket_ids = SelectMultipleField("Tickets", coerce=int, validate_choice=False)

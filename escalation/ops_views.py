@@ -15,7 +15,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlmodel import col
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import BooleanField, StringField, SubmitField, URLField
@@ -35,6 +34,7 @@ from models.audit_log import record_audit
 from models.db import session as db_session
 from models.outbox import OUTBOX_STATUSES
 from web.auth import role_required
+from web.forms import Form
 
 bp = Blueprint("ops", __name__, url_prefix="/admin")
 
@@ -157,7 +157,7 @@ def _endpoints() -> list[WebhookEndpoint]:
     return list(db_session().execute(query).scalars())
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(Form):
     """The form that adds a webhook endpoint."""
 
     url = URLField(

@@ -5,7 +5,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from wtforms import (
@@ -34,6 +33,7 @@ from models.db import session as db_session
 from models.partner import CERTIFIED_POINTS, COMPETENCIES, GOLD_POINTS, TIER_LABELS
 from web.admin import bp
 from web.auth import role_required
+from web.forms import Form
 from web.templating import label
 
 # Said once here and shown beside the Active box: the only places the code reads the flag
@@ -73,7 +73,7 @@ FIELD_NAMES: dict[str, str] = {
 }
 
 
-class PartnerForm(FlaskForm):
+class PartnerForm(Form):
     """A partner organisation's name, points, district, competencies and coordinator."""
 
     name = StringField(

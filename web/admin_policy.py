@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
@@ -30,6 +29,7 @@ from models.policy import (
 )
 from web.admin import bp
 from web.auth import role_required
+from web.forms import Form
 from web.policy_history import policy_history
 from web.policy_input import (
     BOUNDS,
@@ -85,7 +85,7 @@ class NumberField(WholeNumberField):
         self.data = number
 
 
-class PolicyForm(FlaskForm):
+class PolicyForm(Form):
     """Every policy value an admin tunes, and why the change is made."""
 
     base_version = HiddenField()

@@ -5,7 +5,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import (
     EmailField,
@@ -35,6 +34,7 @@ from web.accounts import (
 )
 from web.admin import bp
 from web.auth import role_required
+from web.forms import Form
 from web.templating import label
 
 ROLE_HELP = {
@@ -48,7 +48,7 @@ LEVELS = [SelectChoice("", "Not a reviewer")] + [
 ]
 
 
-class AccountForm(FlaskForm):
+class AccountForm(Form):
     """An account's role and scope; the password only when it is created."""
 
     email = EmailField("E-mail", validators=[DataRequired("Enter an e-mail address.")])
@@ -62,7 +62,7 @@ class AccountForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-class PasswordForm(FlaskForm):
+class PasswordForm(Form):
     """A new password an admin sets for someone who lost theirs."""
 
     password = PasswordField("New password", validators=[DataRequired("Enter the new password.")])
@@ -73,14 +73,14 @@ class PasswordForm(FlaskForm):
     submit = SubmitField("Set password")
 
 
-class HandOverForm(FlaskForm):
+class HandOverForm(Form):
     """Who takes over the open tickets of someone leaving or going away."""
 
     assignee = SelectField("Hand their open tickets to", coerce=int, validate_choice=False)
     submit = SubmitField("Hand over")
 
 
-class ActiveForm(FlaskForm):
+class ActiveForm(Form):
     """Disable or enable an account (the CSRF token and the button are the whole form)."""
 
     submit = SubmitField("Apply")

@@ -20,7 +20,6 @@ from flask import (
     url_for,
 )
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import EmailField, PasswordField, SubmitField
 from wtforms.validators import DataRequired, Email, Length
@@ -29,6 +28,7 @@ from models import LoginAttempt, User, utcnow
 from models.audit_log import record_audit
 from models.db import lock_key
 from models.db import session as db_session
+from web.forms import Form
 from web.passwords import verify_password
 
 bp = Blueprint("auth", __name__)
@@ -47,7 +47,7 @@ HOME_BY_ROLE = {
 }
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     """The sign-in form."""
 
     email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])

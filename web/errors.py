@@ -69,10 +69,16 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(sqlalchemy.exc.DataError)
     def _bad_value(exc: sqlalchemy.exc.DataError) -> Any:
         # The database refused a value taken from the request (a number beyond a column's
-        # range in a cursor or filter): the request is at fault, and nothing was written.
+        # range, or a NUL character, in a cursor or filter): the request is at fault, and
+        # nothing was written.
         log.error("database refused a value on %s %s: %s", request.method, request.path, exc.orig)
         db.session.rollback()
-        return _render(400, "Bad request", "A value in the request is out of range.")
+        return _render(
+            400,
+            "Bad request",
+            "A value in the request cannot be used: a number out of range or a NUL character. "
+            "Nothing was saved.",
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -5,7 +5,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import RadioField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
@@ -15,6 +14,7 @@ from models import ApiToken, User, utcnow
 from models.audit_log import record_audit
 from models.db import session as db_session
 from models.user import NOTIFY_MODES
+from web.forms import Form
 from web.passwords import hash_token, new_token
 
 bp = Blueprint("profile", __name__)
@@ -28,7 +28,7 @@ NOTIFY_LABELS: dict[str, str] = {
 assert set(NOTIFY_LABELS) == set(NOTIFY_MODES)
 
 
-class TokenForm(FlaskForm):
+class TokenForm(Form):
     """Create a personal API token."""
 
     name = StringField(
@@ -41,13 +41,13 @@ class TokenForm(FlaskForm):
     submit = SubmitField("Create token")
 
 
-class RevokeForm(FlaskForm):
+class RevokeForm(Form):
     """Revoke one token (the CSRF token is the whole form)."""
 
     submit = SubmitField("Revoke")
 
 
-class NotifyForm(FlaskForm):
+class NotifyForm(Form):
     """Choose how notifications arrive."""
 
     notify_mode = RadioField(

@@ -152,6 +152,9 @@ INVALID = [
     ("expected_close_date", "31/12/2030", "expected_close_date", "Not a valid date"),
     ("infrastructure_maturity", "chaotic", "infrastructure_maturity", "Not a valid choice"),
     ("notes", "x" * 4001, "notes", "at most 4,000"),
+    # PostgreSQL text cannot hold NUL: both databases refuse it beside the field, unwritten.
+    ("customer_name", "Way\x00ne", "customer_name", "Remove the NUL character"),
+    ("notes", "fine\x00print", "notes", "Remove the NUL character"),
 ]
 
 

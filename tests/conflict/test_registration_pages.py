@@ -1,6 +1,7 @@
 """The partner's pages: each outcome's decision page, the list, CSV export, withdraw, extend."""
 
 import csv
+import html
 import io
 import json
 import re
@@ -325,6 +326,26 @@ def test_filters_by_status_customer_and_dates(
         csv.DictReader(io.StringIO(client.get("/registrations.csv?status=rejected").data.decode()))
     )
     assert sorted(r["customer_name"] for r in rows) == ["Customer 000", "Customer 003"]
+
+
+def test_a_filter_it_cannot_use_is_explained_beside_the_field(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    login(client, world.alice)
+    for query, message in (
+        ("customer=Con%00toso", "Remove the NUL character"),
+        ("customer=" + "x" * 301, "longer than 300"),
+        ("status=lost", "Not a valid choice"),
+    ):
+        resp = client.get("/registrations?" + query)
+        assert resp.status_code == 200, query
+        body = html.unescape(resp.get_data(as_text=True))
+        start = body.index('class="filters"')
+        filters = body[start : body.index("</form>", start)]
+        assert 'has-error">' in filters and message in filters, query
+        export = client.get("/registrations.csv?" + query)
+        assert export.status_code == 400, query
+        assert message in html.unescape(export.get_data(as_text=True)), query
 
 
 def test_csv_export_content_and_formula_injection(

@@ -1,0 +1,30 @@
+"""The base of every HTML form: Flask-WTF's CSRF-checked form that also refuses NUL characters."""
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+
+NUL_MESSAGE = "Remove the NUL character (\\0); it cannot be stored."
+
+
+class Form(FlaskForm):
+    """A CSRF-checked form whose text fields refuse NUL characters with a message beside them."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """Validate every field, then mark each text value holding a NUL character."""
+        ok = super().validate(extra_validators)
+        for field in self:
+            # PostgreSQL text cannot hold NUL, and SQLite would store it silently: refusing it
+            # here gives both databases the same answer, beside the field, before any write.
+            if _holds_nul(field.data):
+                field.errors = [*field.errors, NUL_MESSAGE]
+                ok = False
+        return ok
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(isinstance(v, str) and "\x00" in v for v in value)
+    return False

@@ -151,6 +151,16 @@ def _touch_token(response: Any) -> Any:
     return response
 
 
+@api.after_request
+def _exact_length(response: Any) -> Any:
+    # The response validator rebuilds a view's JSON without jsonify's trailing newline but keeps
+    # the view's own headers, Content-Length among them: the header would promise one byte more
+    # than is sent, and clients reading by length would wait for it or cut the body short.
+    if not response.is_streamed and not response.direct_passthrough:
+        response.headers["Content-Length"] = str(len(response.get_data()))
+    return response
+
+
 def require_api_role(*roles: str) -> None:
     """Abort with 404 for partners and 403 for other roles not allowed here."""
     user = api_user()

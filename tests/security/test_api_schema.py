@@ -24,11 +24,21 @@ from models.base import MAX_ID
 from tests.dbutil import is_postgres_url
 from tests.security.world import World, build_world, signed_in
 
+
+def exact_content_length(ctx: object, response: schemathesis.Response, case: object) -> None:
+    """Fail when a response's Content-Length differs from the body sent."""
+    declared = response.headers.get("content-length") or response.headers.get("Content-Length")
+    if declared:
+        # A header promising more or fewer bytes than the body stalls or truncates real clients.
+        assert int(declared[0]) == len(response.content), (declared, len(response.content))
+
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
+    exact_content_length,
 ]
 
 
@@ -130,6 +140,22 @@ def test_list_cursor_beyond_range_is_refused_as_documented(app: Flask, api_world
     auth = {"Authorization": f"Bearer {api_world.tokens['admin']}"}
     resp = app.test_client().get(f"/api/v1/named-account-lists?cursor={MAX_ID + 5}", headers=auth)
     assert resp.status_code in (200, 422), resp.status_code
+
+
+def test_json_answers_declare_their_exact_length(app: Flask, api_world: World) -> None:
+    """Errors and listings a view builds itself carry the Content-Length of what is sent."""
+    auth = {"Authorization": f"Bearer {api_world.tokens['admin']}"}
+    client = app.test_client()
+    answers = [
+        client.get("/api/v1/registrations/999999", headers=auth),
+        client.get("/api/v1/tickets/999999", headers=auth),
+        client.get("/api/v1/registrations?cursor=not-a-cursor", headers=auth),
+        client.get("/api/v1/named-account-lists", headers=auth),
+        client.get("/api/v1/registrations", headers=auth),
+    ]
+    assert {a.status_code for a in answers} >= {200, 400, 404}
+    for answer in answers:
+        assert int(answer.headers["Content-Length"]) == len(answer.get_data()), answer.status_code
 
 
 def test_value_beyond_the_column_is_refused_at_the_edge(app: Flask, api_world: World) -> None:

@@ -17,6 +17,7 @@ from conflict import rules
 from conflict.normalize import name_key, normalize_domain
 from conflict.schemas import RegistrationCreate
 from conflict.types import (
+    PAIRWISE_RULES,
     AccountMatch,
     AccountMatcher,
     Decision,
@@ -352,18 +353,20 @@ def _open_tickets(
 ) -> list[Ticket]:
     from escalation.service import open_ticket
 
-    # One open ticket per registration and rule: later findings of a rule join the first's.
-    by_rule: dict[str, Ticket] = {}
+    # One open ticket per registration and rule: later findings of a rule join the first's,
+    # except that each registration an MCS-versus-partner overlap names gets its own ticket.
+    opened: dict[tuple[str, int | None], Ticket] = {}
     for row in rows:
         if row.rule not in TICKET_RULES or row.severity == str(Severity.INFO):
             continue
-        if row.rule in by_rule:
-            row.ticket_id = by_rule[row.rule].id
+        key = (row.rule, row.other_registration_id if row.rule in PAIRWISE_RULES else None)
+        if key in opened:
+            row.ticket_id = opened[key].id
             continue
         other = (
             sess.get(Registration, row.other_registration_id) if row.other_registration_id else None
         )
-        by_rule[row.rule] = open_ticket(
+        opened[key] = open_ticket(
             sess,
             registration=reg,
             finding=row,
@@ -371,7 +374,7 @@ def _open_tickets(
             actor_id=actor_id,
             new_registration=new_registration,
         )
-    return list(by_rule.values())
+    return list(opened.values())
 
 
 def _lock_keys(key: str, domain: str | None) -> list[str]:

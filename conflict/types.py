@@ -39,10 +39,13 @@ RULE_TITLES: dict[str, str] = {
     "NEEDS_REVIEW": "Possible named account",
     "MCS_SIZE_THRESHOLD": "Outside the MCS space",
     "DOTNET_EXCEPTION": "Early .NET exception",
-    "MCS_OVERLAP": "MCS already engaged",
+    "MCS_OVERLAP": "MCS and partner overlap",
     "NO_BID_DOTNET": "No-bid commitment on .NET",
     "PARTNER_OVERLAP": "Partner overlap",
 }
+# Rules whose every finding names another registration that gets a ticket of its own: a ticket
+# has one registration on each side, and its decision settles exactly those two.
+PAIRWISE_RULES: frozenset[str] = frozenset({"MCS_OVERLAP"})
 # The workloads the no-bid commitment protects: ".NET servers and middleware".
 DOTNET_WORKLOADS: frozenset[str] = frozenset({"dotnet_server", "middleware"})
 SOLUTION_STACKS: tuple[str, ...] = ("all_microsoft", "competitive_middleware")

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from conflict.types import RULE_TITLES
+from conflict.types import PAIRWISE_RULES, RULE_TITLES
 from escalation import notify
 from escalation.routing import Reviewer, balance, escalation_owner, pick_owner
 from escalation.sla import BusinessCalendar, SlaPolicy, add_business_hours, due_at
@@ -461,14 +461,19 @@ def _title(finding: ConflictFinding, registration: Registration) -> str:
     return f"{label}: {name}"[:300]
 
 
-def _existing_open(sess: Session, registration_id: int, rule: str) -> Ticket | None:
-    return sess.execute(
-        sa.select(Ticket).where(
-            Ticket.registration_id == registration_id,
-            Ticket.rule == rule,
-            Ticket.status != TicketStatus.DECIDED.value,
+def _existing_open(
+    sess: Session, registration_id: int, rule: str, other_registration_id: int | None
+) -> Ticket | None:
+    query = sa.select(Ticket).where(
+        Ticket.registration_id == registration_id,
+        Ticket.rule == rule,
+        Ticket.status != TicketStatus.DECIDED.value,
+    )
+    if rule in PAIRWISE_RULES:
+        query = query.where(
+            sa.func.coalesce(Ticket.other_registration_id, 0) == (other_registration_id or 0)
         )
-    ).scalar_one_or_none()
+    return sess.execute(query).scalar_one_or_none()
 
 
 def open_ticket(
@@ -486,7 +491,9 @@ def open_ticket(
     can see it yet, so it can have no ticket and no concurrent check can race to open one.
     """
     if not new_registration:
-        existing = _existing_open(sess, registration.id, finding.rule)
+        existing = _existing_open(
+            sess, registration.id, finding.rule, finding.other_registration_id
+        )
         if existing is not None:
             if finding.ticket_id is None:
                 finding.ticket_id = existing.id
@@ -550,7 +557,9 @@ def open_ticket(
                 sess.flush()
         except IntegrityError:
             # A concurrent check opened the same (registration, rule) ticket first; use it.
-            existing = _existing_open(sess, registration.id, finding.rule)
+            existing = _existing_open(
+                sess, registration.id, finding.rule, finding.other_registration_id
+            )
             if existing is None:
                 raise
             if finding.ticket_id is None:
@@ -1067,7 +1076,7 @@ def reopen(sess: Session, ticket: Ticket, *, actor: User, reason: str) -> Ticket
     new_status = transition(ticket.status, Action.REOPEN)
     if not (reason or "").strip():
         raise TicketError("say why the ticket is reopened")
-    if _existing_open(sess, ticket.registration_id, ticket.rule) is not None:
+    if _existing_open(sess, ticket.registration_id, ticket.rule, ticket.other_registration_id):
         raise TicketError("another open ticket already covers this registration and rule")
     env = sla_env(sess)
     now = utcnow()

@@ -41,11 +41,13 @@ class Ticket(SQLModel, table=True):
         sa.CheckConstraint(
             "status != 'in_review' OR owner_id IS NOT NULL", name="in_review_has_owner"
         ),
-        # One open ticket per registration and rule: re-checks never duplicate a conflict.
+        # One open ticket per registration, rule and second registration: re-checks never
+        # duplicate a conflict, and an MCS engagement gets one ticket per partner registration.
         sa.Index(
-            "uq_ticket_open_per_rule",
+            "uq_ticket_open_per_pair",
             "registration_id",
             "rule",
+            sa.text("coalesce(other_registration_id, 0)"),
             unique=True,
             sqlite_where=sa.text("status != 'decided'"),
             postgresql_where=sa.text("status != 'decided'"),

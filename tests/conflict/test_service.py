@@ -26,6 +26,7 @@ from models import (
     OutboxMessage,
     Registration,
     Ticket,
+    User,
     utcnow,
 )
 from models.db import db
@@ -359,6 +360,59 @@ def test_a_rule_found_twice_opens_one_ticket_that_both_findings_share(world: Non
         ).scalar_one()
         == 1
     )
+
+
+def test_an_mcs_engagement_over_several_partners_opens_a_ticket_with_each(world: None) -> None:
+    from escalation.service import decide
+
+    certified, gold = make_user("partner"), make_user("partner")
+    big = {"customer_name": "Qwerty Big Corp", "pc_count": 9_000, "district": "northeast"}
+    held = [
+        submit_registration(db.session, reg_input(**big, workloads=["sql_server"]), user=certified),
+        submit_registration(db.session, reg_input(**big, workloads=["azure"]), user=gold),
+        submit_registration(db.session, reg_input(**big, workloads=["exchange"]), user=gold),
+    ]
+    seller = make_user("mcs")
+    mcs = submit_registration(
+        db.session, reg_input(**big, workloads=["windows_server"]), user=seller
+    )
+    db.session.commit()
+    assert mcs.registration.status == "in_conflict"
+    assert [f.rule for f in mcs.findings] == ["MCS_OVERLAP"] * 3
+    # Each partner registration is the other side of a ticket of its own.
+    by_other = {t.other_registration_id: t for t in mcs.tickets}
+    assert set(by_other) == {h.registration.id for h in held}
+    assert {f.ticket_id for f in mcs.findings} == {t.id for t in mcs.tickets}
+    for h in held:
+        ticket = by_other[h.registration.id]
+        assert ticket.rule == "MCS_OVERLAP" and ticket.other_partner_id == h.registration.partner_id
+    assert {t.other_partner_id for t in mcs.tickets} == {certified.partner_id, gold.partner_id}
+
+    reviewer = db.session.execute(sa.select(User).where(User.role == "reviewer")).scalar_one()
+    first, *rest = (by_other[h.registration.id] for h in held)
+    decide(
+        db.session,
+        first,
+        actor=reviewer,
+        resolution="mcs_leads",
+        rationale="MCS has run this customer's server estate for years.",
+    )
+    db.session.commit()
+    assert held[0].registration.status == "rejected"
+    assert [h.registration.status for h in held[1:]] == ["approved", "approved"]
+    # The engagement goes ahead only when its last open question is decided.
+    assert mcs.registration.status == "in_conflict"
+    for ticket, h in zip(rest, held[1:], strict=True):
+        decide(
+            db.session,
+            ticket,
+            actor=reviewer,
+            resolution="mcs_leads",
+            rationale="MCS has run this customer's server estate for years.",
+        )
+        db.session.commit()
+        assert h.registration.status == "rejected"
+    assert mcs.registration.status == "approved"
 
 
 def test_the_mcs_owner_with_an_account_gets_the_conflict_mail_as_they_chose(world: None) -> None:

@@ -259,9 +259,97 @@ def _parse_pc_count(value: str) -> tuple[int | None, str | None]:
     return count, None
 
 
+class _Malformed(Exception):
+    """A fault in the CSV structure itself, past which record boundaries are unknown."""
+
+    def __init__(self, line: int, field: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.field = field
+        self.message = message
+
+
+def _physical_lines(text: str) -> list[str]:
+    # Split as the csv reader does, so line numbers agree with reader.line_num.
+    return list(io.StringIO(text, newline=""))
+
+
+def _refuse_nul(text: str) -> None:
+    # Python's csv module passes NUL through, and PostgreSQL cannot store it in a text column.
+    if "\x00" not in text:
+        return
+    errors: list[LineError] = []
+    for number, physical in enumerate(_physical_lines(text), start=1):
+        at = physical.find("\x00")
+        if at >= 0:
+            errors.append(
+                LineError(
+                    number,
+                    None,
+                    f"contains a NUL byte at position {at + 1}; this is not a plain-text CSV"
+                    " (a spreadsheet, or UTF-16 text): save the file as CSV UTF-8",
+                )
+            )
+    raise ListValidationError(errors)
+
+
+def _malformed(text: str, start: int, line_num: int, exc: csv.Error) -> _Malformed:
+    """Locate the structural fault the csv reader stopped at, in the record starting at start.
+
+    The reader only knows the line it had reached; an unclosed quote is reported where it opened,
+    which may be far earlier.
+    """
+    lines = _physical_lines(text)
+    state, field, opened = "start", 0, 0
+    for number, physical in enumerate(lines[start - 1 : line_num], start=start):
+        for ch in physical:
+            if state == "quoted":
+                if ch == '"':
+                    state = "closed"
+            elif state == "closed":
+                if ch == '"':
+                    state = "quoted"
+                elif ch == ",":
+                    state, field = "start", field + 1
+                elif ch in "\r\n":
+                    state, field = "start", 0
+                else:
+                    return _Malformed(
+                        number,
+                        field,
+                        f"unexpected {ch!r} after the closing quote of a quoted field; a quote"
+                        ' inside a quoted field must be doubled ("")',
+                    )
+            elif ch == '"' and state == "start":
+                state, opened = "quoted", number
+            elif ch == ",":
+                state, field = "start", field + 1
+            elif ch in "\r\n":
+                state, field = "start", 0
+            else:
+                state = "field"
+    if state == "quoted":
+        if line_num >= len(lines):
+            return _Malformed(
+                opened,
+                field,
+                "a quoted field starts on this line and is never closed, so it runs to the end"
+                f" of the file (line {line_num}); add the missing closing quote",
+            )
+        return _Malformed(
+            opened,
+            field,
+            "a quoted field starts on this line and runs on for more than"
+            f" {csv.field_size_limit():,} characters (past line {line_num}); a closing quote is"
+            " probably missing",
+        )
+    return _Malformed(line_num, None, f"CSV error: {exc}")
+
+
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:
     """Yield (first line number, fields) for every non-blank CSV record."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # strict: a stray quote or one left open is an error, not silently part of the text.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1
     while True:
         try:
@@ -269,9 +357,7 @@ def _records(text: str) -> Iterator[tuple[int, list[str]]]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise ListValidationError(
-                [LineError(reader.line_num, None, f"CSV error: {exc}")]
-            ) from exc
+            raise _malformed(text, start, reader.line_num, exc) from exc
         if fields and any(f.strip() for f in fields):
             yield start, fields
         start = reader.line_num + 1
@@ -290,8 +376,12 @@ def parse_csv(
     if not data.strip(b"\xef\xbb\xbf \t\r\n"):
         raise ListValidationError([LineError(1, None, "the file is empty")])
     text = _decode(data)
+    _refuse_nul(text)
     records = _records(text)
-    first = next(records, None)
+    try:
+        first = next(records, None)
+    except _Malformed as exc:
+        raise ListValidationError([LineError(exc.line, None, exc.message)]) from exc
     if first is None:
         raise ListValidationError([LineError(1, None, "the file is empty")])
     header_line, header = first
@@ -336,29 +426,37 @@ def parse_csv(
     rows: list[AccountRow] = []
     first_line_of: dict[str, int] = {}
     count = 0
-    for line, fields in records:
-        count += 1
-        if progress is not None and count % 1000 == 0:
-            progress(1000)
-        row, row_errors = _validate_row(line, fields, position, len(names), districts)
-        if row is not None:
-            previous = first_line_of.get(row.account_id)
-            if previous is not None:
-                row_errors.append(
-                    LineError(
-                        line,
-                        "account_id",
-                        f"duplicate account_id {row.account_id!r} (first on line {previous})"
-                        if _has_value(fields, position, "account_id")
-                        else f"same name as line {previous} and no account_id to tell them apart",
+    try:
+        for line, fields in records:
+            count += 1
+            if progress is not None and count % 1000 == 0:
+                progress(1000)
+            row, row_errors = _validate_row(line, fields, position, len(names), districts)
+            if row is not None:
+                previous = first_line_of.get(row.account_id)
+                if previous is not None:
+                    row_errors.append(
+                        LineError(
+                            line,
+                            "account_id",
+                            f"duplicate account_id {row.account_id!r} (first on line {previous})"
+                            if _has_value(fields, position, "account_id")
+                            else f"same name as line {previous} and no account_id"
+                            " to tell them apart",
+                        )
                     )
-                )
-            else:
-                first_line_of[row.account_id] = line
-        if row_errors:
-            errors.extend(row_errors)
-        elif row is not None:
-            rows.append(row)
+                else:
+                    first_line_of[row.account_id] = line
+            if row_errors:
+                errors.extend(row_errors)
+            elif row is not None:
+                rows.append(row)
+    except _Malformed as exc:
+        # Past a structural fault record boundaries are unknown, so checking stops there; the
+        # errors found before it are still reported.
+        field = exc.field
+        column = (names[field] or None) if field is not None and field < len(names) else None
+        errors.append(LineError(exc.line, column, exc.message))
     if progress is not None:
         progress(count % 1000)
     if not errors and count == 0:

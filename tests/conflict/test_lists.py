@@ -254,6 +254,61 @@ BAD_FILES: list[tuple[str, bytes, list[tuple[int, str | None, str]]]] = [
         b"name,domain\nContoso,contoso.com,extra\n",
         [(2, None, "3 fields but the header has 2")],
     ),
+    (
+        "unterminated quote",
+        b'name,domain\n"unterminated,quote\n',
+        [(2, "name", "quoted field starts on this line and is never closed")],
+    ),
+    (
+        "unterminated quote without a final newline",
+        b'name,domain\n"unterminated,quote',
+        [(2, "name", "runs to the end of the file (line 2)")],
+    ),
+    (
+        "quote left open in a later field swallows the rest of the file",
+        b'name,domain\nContoso,contoso.com\nFabrikam,"fabrikam.com\nNorthwind,northwind.com\n',
+        [(3, "domain", "never closed, so it runs to the end of the file (line 4)")],
+    ),
+    (
+        "quote left open after a quoted field with a line break",
+        b'name,domain\n"Contoso\nLtd","contoso.com\nNorthwind,northwind.com\n',
+        [(3, "domain", "never closed")],
+    ),
+    (
+        "quote left open in the header",
+        b'"name,domain\nContoso,contoso.com\n',
+        [(1, None, "never closed")],
+    ),
+    (
+        "quote left open past the field size limit",
+        b'name\nContoso\n"Fabrikam\n' + b"Northwind Traders\n" * 8000,
+        [(3, "name", "more than 131,072 characters (past line")],
+    ),
+    (
+        "text after a closing quote",
+        b'name,domain\nContoso,contoso.com\n"Fabrikam" Inc,fabrikam.com\n',
+        [(3, "name", "unexpected ' ' after the closing quote")],
+    ),
+    (
+        "undoubled quote inside a quoted field",
+        b'name,domain\n"Fabrikam "Fab" Inc",fabrikam.com\n',
+        [(2, "name", "unexpected 'F' after the closing quote")],
+    ),
+    (
+        "row errors before a structural fault are kept",
+        csv_bytes([BASE_ROWS[0] | {"segment": "enterprise"}]) + b'"A2,Fabrikam Inc\n',
+        [(2, "segment", "unknown segment"), (3, "account_id", "never closed")],
+    ),
+    (
+        "nul byte",
+        b"name,domain\nContoso,contoso.com\nFabri\x00kam,fabrikam.com\n",
+        [(3, None, "NUL byte at position 6")],
+    ),
+    (
+        "utf-16 without a byte-order mark",
+        "name\nContoso\n".encode("utf-16-le"),
+        [(1, None, "NUL byte"), (2, None, "NUL byte"), (3, None, "NUL byte")],
+    ),
 ]
 
 
@@ -281,6 +336,18 @@ def test_bad_file_is_refused_whole_and_nothing_is_stored(
     _assert_errors(info.value.errors, expected)
     db.session.rollback()
     assert counts() == before
+
+
+def test_well_formed_quoting_and_padded_rows_are_accepted() -> None:
+    data = (
+        b'name,domain,aliases\r\n"Fabrikam ""Fab"" Inc",fabrikam.com,"Fab, Inc;Fabrikam"\r\n'
+        b'"Contoso\r\nLtd",contoso.com,,\r\n'
+    )
+    rows = parse_csv(data).rows
+    assert [(r.name, r.aliases) for r in rows] == [
+        ('Fabrikam "Fab" Inc', ("Fab, Inc", "Fabrikam")),
+        ("Contoso Ltd", ()),
+    ]
 
 
 def test_unknown_district_is_refused_when_districts_exist(ctx: Flask) -> None:

@@ -34,6 +34,10 @@ BAD_CSV = csv_bytes(
     ]
 )
 
+# A quote that is never closed once swallowed the rest of the file into one account's name.
+BROKEN_CSV = b'name,domain\n"unterminated,quote\n'
+BROKEN_MESSAGE = "a quoted field starts on this line and is never closed"
+
 
 def _user(app: Flask, role: str, **kw: Any) -> User:
     with app.app_context():
@@ -118,6 +122,25 @@ def test_bad_upload_shows_every_bad_line_and_imports_nothing(
     assert "<td>2</td><td>segment</td><td>unknown segment &#39;enterprise&#39;" in html
     assert "<td>4</td><td>domain</td>" in html
     assert "<td>4</td><td>pc_count</td><td>PC count must not be negative" in html
+    assert _counts(app) == before
+
+
+def test_upload_of_a_broken_csv_shows_the_line_and_imports_nothing(
+    app: Flask, client: FlaskClient
+) -> None:
+    _setup(app)
+    before = _counts(app)
+    _signed_in(app, client, "admin")
+    resp = post_form(
+        client,
+        "/admin/lists",
+        {"file": (io.BytesIO(BROKEN_CSV), "broken.csv"), "publish": "y"},
+        content_type="multipart/form-data",
+    )
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "1 bad line(s). Nothing was imported." in html
+    assert f"<td>2</td><td>name</td><td>{BROKEN_MESSAGE}" in html
     assert _counts(app) == before
 
 
@@ -354,6 +377,21 @@ def test_cli_import_refuses_latin1(app: Flask, tmp_path: Path) -> None:
     assert _counts(app) == (0, 0)
 
 
+def test_cli_import_and_diff_refuse_a_broken_csv(app: Flask, tmp_path: Path) -> None:
+    _setup(app)
+    before = _counts(app)
+    path = tmp_path / "broken.csv"
+    path.write_bytes(BROKEN_CSV)
+    runner = app.test_cli_runner()
+    for args in (["import", str(path)], ["import", str(path), "--publish"], ["diff", str(path)]):
+        result = runner.invoke(accounts_cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert f"line 2, column name: {BROKEN_MESSAGE}" in result.stderr
+        assert "Stored draft" not in result.stdout and "added" not in result.stdout
+    assert "Nothing was imported: 1 bad line(s)." in result.stderr
+    assert _counts(app) == before
+
+
 def test_cli_refuses_future_effective_date(app: Flask, tmp_path: Path) -> None:
     path = tmp_path / "accounts.csv"
     path.write_bytes(csv_bytes(BASE_ROWS))
@@ -476,6 +514,41 @@ def test_api_upload_refuses_a_bad_file_with_every_error(app: Flask, client: Flas
     )
     assert bad_option.status_code == 422
     assert "effective_from" in bad_option.get_json()["error"]["details"]["fields"]
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (BROKEN_CSV, {"line": 2, "column": "name", "message": BROKEN_MESSAGE}),
+        (
+            b"name,domain\nContoso,contoso.com\nFabri\x00kam,fabrikam.com\n",
+            {"line": 3, "column": None, "message": "contains a NUL byte at position 6"},
+        ),
+        (
+            b'name,domain\n"Fabrikam" Inc,fabrikam.com\n',
+            {"line": 2, "column": "name", "message": "after the closing quote"},
+        ),
+    ],
+    ids=["unterminated quote", "nul byte", "text after a closing quote"],
+)
+def test_api_upload_refuses_a_broken_csv(
+    app: Flask, client: FlaskClient, data: bytes, error: dict[str, Any]
+) -> None:
+    _setup(app)
+    before = _counts(app)
+    resp = client.post(
+        "/api/v1/named-account-lists?publish=true",
+        data=data,
+        headers=_token(app, "admin") | {"Content-Type": "text/csv"},
+    )
+    assert resp.status_code == 422, resp.get_data(as_text=True)
+    body = resp.get_json()["error"]
+    assert body["code"] == "invalid_file"
+    assert body["message"] == "1 bad line(s); nothing was imported"
+    [got] = body["details"]["errors"]
+    assert (got["line"], got["column"]) == (error["line"], error["column"])
+    assert error["message"] in got["message"]
+    assert _counts(app) == before
 
 
 @pytest.mark.parametrize(("role", "status"), [("partner", 404), ("mcs", 403), ("reviewer", 403)])

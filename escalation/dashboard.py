@@ -8,7 +8,7 @@ import csv
 import io
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from conflict.types import MATURITY_LEVELS
 from escalation.service import OPEN_STATUSES
+from escalation.states import RESOLUTION_LABELS
 from models import Partner, Registration, Ticket
 from models.district import district_names
 from models.partner import TIER_LABELS, tier_expression
@@ -256,7 +257,7 @@ def _weekly_split(
     ts: Any,
     category: Any,
     order: Sequence[str],
-    labels: dict[str, str],
+    labels: Mapping[str, str],
     where: Sequence[Any] = (),
     join: Callable[[Any], Any] | None = None,
 ) -> tuple[list[date], list[tuple[str, list[float]]]]:
@@ -292,7 +293,7 @@ def decisions_by_outcome(sess: Session, now: datetime, weeks: int) -> Chart:
         Ticket.decided_at,
         Ticket.resolution,
         RESOLUTIONS,
-        {},
+        RESOLUTION_LABELS,
         where=[Ticket.status == "decided"],
     )
     total = sum(sum(v) for _, v in series)

@@ -11,17 +11,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
-from escalation.states import MIN_RATIONALE_CHARS, RESOLUTIONS_BY_TYPE, TicketType
+from escalation.states import (
+    MIN_RATIONALE_CHARS,
+    RESOLUTION_LABELS,
+    RESOLUTIONS_BY_TYPE,
+    TicketType,
+)
 from web.forms import Form
-
-RESOLUTION_LABELS: dict[str, str] = {
-    "partner_leads": "Partner leads",
-    "mcs_leads": "MCS leads",
-    "joint_engagement": "Joint engagement",
-    "rejected": "Rejected",
-    "exception_granted": "Exception granted",
-    "exception_denied": "Exception denied",
-}
 
 
 def choice_list(pairs: list[tuple[object, str]]) -> list[SelectChoice]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from escalation import claims
 from escalation.claims import Claimed
+from escalation.states import RESOLUTION_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _fact(key: str, value: Any) -> str:
     if key == "level":
         return LEVEL_NAMES.get(value, str(value)) if isinstance(value, int) else str(value)
     if key == "resolution":
-        return str(value).replace("_", " ").capitalize()
+        return RESOLUTION_LABELS.get(str(value), str(value).replace("_", " ").capitalize())
     if key.endswith("_id"):
         return f"#{value}"
     return str(value)

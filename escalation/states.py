@@ -45,6 +45,19 @@ class Resolution(StrEnum):
     EXCEPTION_DENIED = "exception_denied"
 
 
+# How each resolution reads on pages, in e-mails and on the dashboard.
+RESOLUTION_LABELS: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        Resolution.PARTNER_LEADS: "Partner leads",
+        Resolution.MCS_LEADS: "MCS leads",
+        Resolution.JOINT_ENGAGEMENT: "Joint engagement",
+        Resolution.REJECTED: "Rejected",
+        Resolution.EXCEPTION_GRANTED: "Exception granted",
+        Resolution.EXCEPTION_DENIED: "Exception denied",
+    }
+)
+
+
 class InvalidTransition(ValueError):
     """Refuse an action the ticket's status does not allow."""
 

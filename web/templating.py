@@ -7,6 +7,7 @@ from flask import Flask
 from flask_login import current_user
 
 from conflict.types import WORKLOAD_LABELS
+from escalation.states import RESOLUTION_LABELS
 from web.district_names import district_name
 
 NAV_BY_ROLE: dict[str, list[tuple[str, str]]] = {
@@ -53,6 +54,7 @@ def format_money(value: int | None) -> str:
 # Vocabulary values whose display name is not just the words capitalised.
 VOCABULARY_LABELS: dict[str, str] = {
     **WORKLOAD_LABELS,
+    **RESOLUTION_LABELS,
     "mcs": "MCS",
     "all_microsoft": "All-Microsoft",
     "competitive_middleware": "Competitive middleware",

@@ -84,7 +84,7 @@ def test_chart_numbers(app: Flask) -> None:
         assert by_district.rows == [["Northeast", 2, 0], ["Pacific", 0, 1]]
         decisions = dashboard.build_chart(db.session, now, "decisions")
         totals = {name: sum(values) for name, values in decisions.series}
-        assert totals == {"Partner leads": 2, "Mcs leads": 1}
+        assert totals == {"Partner leads": 2, "MCS leads": 1}
         median = dashboard.build_chart(db.session, now, "resolution_time")
         assert median.series[0][1][-1] == pytest.approx(38.0, abs=0.01)  # hours: 28, 38, 48
         tiers = dashboard.build_chart(db.session, now, "registrations_by_tier", weeks=4)

@@ -180,7 +180,7 @@ def test_template_specific_touches(ctx: Flask, smtp: SmtpServer) -> None:
         for m in smtp.handler.messages
     }
     assert "It expires on 2026-03-02 15:00 UTC" in bodies["a@example.com"]
-    assert "A decision was recorded: partner leads." in bodies["b@example.com"]
+    assert "A decision was recorded: Partner leads." in bodies["b@example.com"]
     assert "Level: 2 (region)" in bodies["b@example.com"]
 
 

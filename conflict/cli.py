@@ -95,16 +95,42 @@ def check(
     click.echo(_decision_json(decision, customer_name=name))
 
 
+class BrokenFile(Exception):
+    """The CSV structure itself is broken at a line, so nothing after it can be read."""
+
+
 def _rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (first line number, row) for each CSV record, refusing broken quoting."""
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in ("customer_name",) if c not in (reader.fieldnames or [])]
+        # strict: a quote left open would otherwise swallow the rows after it without a word.
+        reader = csv.DictReader(fh, strict=True)
+        try:
+            fieldnames = reader.fieldnames or []
+        except csv.Error as exc:
+            raise BrokenFile(f"line 1: the header is not valid CSV ({exc})") from exc
+        missing = [c for c in ("customer_name",) if c not in fieldnames]
         if missing:
             raise click.UsageError(f"{path}: missing column(s) {', '.join(missing)}")
-        yield from enumerate(reader, start=2)
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise BrokenFile(
+                    f"line {start}: the CSV is broken from here ({exc}); a quote may be left "
+                    "open. Nothing after this line was checked"
+                ) from exc
+            yield start, row
+            # A quoted field may span lines: the next record starts after this one's last line.
+            start = reader.line_num + 1
 
 
 def _facts_from_row(row: dict[str, str]) -> Facts:
+    extra = row.get(None)  # type: ignore[call-overload]
+    if extra and any(str(cell).strip() for cell in extra):
+        raise ValueError("the row has more cells than the header")
     name = (row.get("customer_name") or "").strip()
     if not name:
         raise ValueError("customer_name is blank")
@@ -146,7 +172,17 @@ def check_file(path: str) -> None:
     sess.rollback()
     bad = 0
     out = sys.stdout
-    for line, row in _rows(path):
+    rows = _rows(path)
+    number = 0
+    while True:
+        try:
+            line, row = next(rows)
+        except StopIteration:
+            break
+        except BrokenFile as exc:
+            click.echo(f"{path}: {exc}", err=True)
+            sys.exit(2)
+        number += 1
         try:
             facts = _facts_from_row(row)
         except ValueError as exc:
@@ -157,7 +193,7 @@ def check_file(path: str) -> None:
             customer_name_key(facts.customer_name), facts.customer_domain
         )
         decision = rules.evaluate(facts, index, engagements, policy)
-        out.write(_decision_json(decision, row=line - 1, customer_name=facts.customer_name))
+        out.write(_decision_json(decision, row=number, customer_name=facts.customer_name))
         out.write("\n")
     if bad:
         click.echo(f"{bad} line(s) could not be checked", err=True)

@@ -251,6 +251,33 @@ def test_check_file_one_line_per_row_and_bad_lines(app: Flask, world: None, tmp_
     assert "line 2" in result.output and "line 3" in result.output
 
 
+def test_check_file_counts_lines_across_quoted_breaks_and_refuses_broken_quoting(
+    app: Flask, world: None, tmp_path: Path
+) -> None:
+    runner = app.test_cli_runner()
+    spans = tmp_path / "spans.csv"
+    spans.write_text(
+        'customer_name,pc_count,notes\n"Tailspin\nToys",300,\nAcme,lots,\nFabrikam,5,x,surplus\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["check-file", str(spans)])
+    assert result.exit_code == 2
+    # The first record spans lines 2-3, so Acme is on line 4 and Fabrikam on line 5.
+    assert "line 4: pc_count 'lots'" in result.output
+    assert "line 5: the row has more cells than the header" in result.output
+    assert json.loads(result.stdout.splitlines()[0])["row"] == 1
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text(
+        'customer_name,pc_count\nContoso,300\n"Woodgrove Bank,200\nNorthwind,100\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["check-file", str(broken)])
+    assert result.exit_code == 2
+    assert "line 3: the CSV is broken from here" in result.output
+    assert "Northwind" not in result.output
+
+
 def test_submitted_at_is_now(world: None) -> None:
     before = utcnow()
     reg = submit_registration(db.session, reg_input(), user=make_user("partner")).registration

@@ -20,7 +20,7 @@ from tests.factories import (
     make_user,
     post_form,
 )
-from web.accounts import AccountData, AccountError, create_account
+from web.accounts import AccountData, AccountError, create_account, set_password
 
 
 @pytest.fixture()
@@ -399,3 +399,69 @@ def test_tickets_cannot_be_handed_to_their_owner_or_without_a_choice(
         )
         assert "flash-error" in resp.get_data(as_text=True)
     assert _audit(app, "ticket.assigned") == []
+
+
+SPACES = " " * 10
+
+
+def test_admin_cannot_create_an_account_whose_password_is_only_spaces(
+    app: Flask, client: FlaskClient, admin: dict[str, Any]
+) -> None:
+    data = {"email": "blank@example.com", "role": "mcs", "password": SPACES}
+    resp = post_form(client, "/admin/users/new", data)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "Use more than spaces" in html and 'role="alert"' in html
+    with app.app_context():
+        found = db.session.execute(sa.select(User).where(User.email == "blank@example.com"))
+        assert found.first() is None
+    assert _audit(app, "user.created") == []
+
+
+def test_a_password_of_only_spaces_is_never_set(
+    app: Flask, client: FlaskClient, admin: dict[str, Any]
+) -> None:
+    with app.app_context():
+        person = make_user("mcs")
+        db.session.commit()
+        email, uid, before = person.email, person.id, person.password_hash
+    theirs = app.test_client()
+    login(theirs, email)
+    url = f"/admin/users/{uid}"
+    resp = post_form(client, url, {"password": SPACES, "confirm": SPACES}, action=f"{url}/password")
+    assert resp.status_code == 422 and 'role="alert"' in resp.get_data(as_text=True)
+    # The service refuses it too, whichever form or command calls it.
+    with app.app_context():
+        user, actor = db.session.get(User, uid), db.session.get(User, admin["me"])
+        assert user is not None and actor is not None
+        with pytest.raises(AccountError) as refused:
+            set_password(db.session, user, "\u00a0" * 12, actor=actor)
+        assert "Use more than spaces" in refused.value.errors["password"]
+        db.session.rollback()
+    assert _user(app, email).password_hash == before
+    assert theirs.get("/registrations").status_code == 200
+    assert _audit(app, "user.password_set") == []
+
+
+def test_an_account_created_with_outer_spaces_signs_in_with_them(
+    app: Flask, client: FlaskClient, admin: dict[str, Any]
+) -> None:
+    padded = "  first passphrase  "
+    data = {"email": "padded@example.com", "role": "mcs", "password": padded}
+    assert post_form(client, "/admin/users/new", data).status_code == 303
+    assert login(app.test_client(), "padded@example.com", padded).status_code == 302
+    assert login(app.test_client(), "padded@example.com", padded.strip()).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [(SPACES, "Use more than spaces"), ("two\nline passphrase", "Use no line breaks")],
+)
+def test_users_create_refuses_a_password_the_sign_in_form_cannot_take(
+    app: Flask, password: str, message: str
+) -> None:
+    args = ["users", "create", "--email", "cli@example.com", "--role", "mcs"]
+    result = app.test_cli_runner().invoke(args=[*args, "--password", password])
+    assert result.exit_code == 2 and f"--password: {message}" in result.output, result.output
+    with app.app_context():
+        found = db.session.execute(sa.select(User).where(User.email == "cli@example.com"))
+        assert found.first() is None

@@ -14,6 +14,7 @@ from tests.factories import (
     make_ticket,
     make_user,
 )
+from web.passwords import password_problem
 
 
 @pytest.mark.parametrize(
@@ -161,3 +162,42 @@ def test_partner_sees_only_their_own_registration_and_ticket(
     assert client.get(f"/tickets/{ids[3]}").status_code == 404
     listing = client.get("/registrations").get_data(as_text=True)
     assert "Mine Corp" in listing and "Theirs Corp" not in listing
+
+
+@pytest.mark.parametrize(
+    ("password", "accepted"),
+    [
+        (" " * 10, False),
+        ("\t" * 10, False),
+        ("\u00a0" * 12, False),
+        ("\u3000" * 10, False),
+        ("line\nbreak passphrase", False),
+        ("  padded passphrase  ", True),
+        ("inner spaces only", True),
+        ("tab\tinside passphrase", True),
+        ("ünïcödé pässwörd", True),
+    ],
+)
+def test_every_password_the_rule_accepts_signs_in_exactly_as_typed(
+    app: Flask, client: FlaskClient, password: str, accepted: bool
+) -> None:
+    """The password rule and the sign-in form agree: no accepted password is unusable."""
+    assert (password_problem(password) is None) is accepted
+    if not accepted:
+        return
+    with app.app_context():
+        email = make_user("admin", password=password).email
+        db.session.commit()
+    assert login(client, email, password).status_code == 302
+    if password != password.strip():
+        assert login(app.test_client(), email, password.strip()).status_code == 401
+
+
+def test_spaces_alone_are_an_empty_password_at_sign_in(app: Flask, client: FlaskClient) -> None:
+    """Why the rule refuses them: the sign-in form never checks such a password at all."""
+    with app.app_context():
+        email = make_user("admin", password=" " * 10).email
+        db.session.commit()
+    resp = login(client, email, " " * 10)
+    assert resp.status_code == 422 and "This field is required." in resp.get_data(as_text=True)
+    assert password_problem(" " * 10) is not None

@@ -16,7 +16,7 @@ from escalation.service import OPEN_STATUSES, STAFF_ROLES, assign
 from models import District, Partner, Ticket, User
 from models.audit_log import field_changes, record_audit
 from models.user import ROLES
-from web.passwords import MIN_PASSWORD_LENGTH, hash_password
+from web.passwords import hash_password, password_problem
 
 
 class AccountError(ValueError):
@@ -39,15 +39,6 @@ class AccountData:
     districts: list[str] = field(default_factory=list)
     region: str | None = None
     password: str | None = None
-
-
-def password_problem(password: str) -> str | None:
-    """Return why a password cannot be used, or None."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Use at least {MIN_PASSWORD_LENGTH} characters."
-    if len(password) > 200:
-        return "Use at most 200 characters."
-    return None
 
 
 def _email(value: str, errors: dict[str, str]) -> str:

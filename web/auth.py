@@ -29,7 +29,7 @@ from models.audit_log import record_audit
 from models.db import lock_key
 from models.db import session as db_session
 from web.forms import Form
-from web.passwords import verify_password
+from web.passwords import MAX_PASSWORD_LENGTH, verify_password
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -51,7 +51,11 @@ class LoginForm(Form):
     """The sign-in form."""
 
     email = EmailField("E-mail", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    # Taken exactly as typed (no stripping), so leading and trailing spaces are part of it; the
+    # password rule refuses the spaces-only passwords DataRequired would take for an empty field.
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
+    )
     submit = SubmitField("Sign in")
 
 
@@ -125,7 +129,8 @@ def login_retry_after(email: str) -> int:
     return worst
 
 
-def _record_attempt(email: str, success: bool) -> None:
+def record_login_attempt(email: str, success: bool) -> None:
+    """Count one password check against the e-mail address and the caller's address."""
     sess = db_session()
     for key in _throttle_keys(email):
         sess.add(LoginAttempt(key=key, success=success))
@@ -162,7 +167,7 @@ def login() -> Any:
             and user.is_active
             and verify_password(user.password_hash, form.password.data or "")
         )
-        _record_attempt(email, ok)
+        record_login_attempt(email, ok)
         if not ok or user is None:
             sess.commit()
             flash("That e-mail and password do not match an active account.", "error")

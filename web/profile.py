@@ -1,21 +1,31 @@
-"""The user's own profile: personal API tokens and the notification preference."""
+"""The user's own profile: password, personal API tokens and the notification preference."""
 
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 from sqlalchemy.orm import Session
-from wtforms import RadioField, StringField, SubmitField
+from wtforms import Field, PasswordField, RadioField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
 
 from models import ApiToken, User, utcnow
 from models.audit_log import record_audit
+from models.db import lock_key
 from models.db import session as db_session
 from models.user import NOTIFY_MODES
+from web.auth import login_retry_after, record_login_attempt
 from web.forms import Form
-from web.passwords import hash_token, new_token
+from web.passwords import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    hash_password,
+    hash_token,
+    new_token,
+    password_problem,
+    verify_password,
+)
 
 bp = Blueprint("profile", __name__)
 
@@ -56,6 +66,49 @@ class NotifyForm(Form):
         validators=[DataRequired()],
     )
     submit = SubmitField("Save preference")
+
+
+def _acceptable_password(form: Form, field: Field) -> None:
+    problem = password_problem(field.data or "")
+    if problem:
+        raise ValidationError(problem)
+    if field.data == form["current_password"].data:
+        raise ValidationError("Choose a password different from your current one.")
+
+
+class PasswordChangeForm(Form):
+    """Change one's own password: the current one, then the new one twice."""
+
+    current_password = PasswordField(
+        "Current password",
+        validators=[
+            DataRequired("Enter your current password."),
+            Length(max=MAX_PASSWORD_LENGTH, message="That is not your current password."),
+        ],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = PasswordField(
+        "New password",
+        validators=[_acceptable_password],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm_password = PasswordField(
+        "Repeat the new password",
+        validators=[EqualTo("new_password", message="The two passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField("Change password")
+
+
+def change_password(sess: Session, user: User, new_password: str) -> None:
+    """Replace a user's password, end every session of theirs, and audit it."""
+    problem = password_problem(new_password)
+    if problem:
+        raise ValueError(problem)
+    user.password_hash = hash_password(new_password)
+    # Every cookie issued so far names the old version; the caller signs its own browser in again.
+    user.session_version += 1
+    record_audit(sess, user.id, "user.password_changed", "user", user.id)
 
 
 def user_tokens(sess: Session, user_id: int) -> list[ApiToken]:
@@ -100,8 +153,10 @@ def _page(
     *,
     token_form: TokenForm | None = None,
     notify_form: NotifyForm | None = None,
+    password_form: PasswordChangeForm | None = None,
     new_secret: str | None = None,
     status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Any:
     user: User = current_user._get_current_object()
     tokens = user_tokens(db_session(), user.id)
@@ -114,16 +169,18 @@ def _page(
         token_form=token_form or TokenForm(formdata=None),
         notify_form=notify_form or NotifyForm(formdata=None, notify_mode=user.notify_mode),
         revoke_form=RevokeForm(formdata=None),
+        password_form=password_form or PasswordChangeForm(formdata=None),
+        min_password_length=MIN_PASSWORD_LENGTH,
         new_secret=new_secret,
     )
     # The page may show a secret once; no cache may keep it.
-    return body, status, {"Cache-Control": "no-store"}
+    return body, status, {"Cache-Control": "no-store", **(headers or {})}
 
 
 @bp.route("/profile")
 @login_required
 def index() -> Any:
-    """Show the user's API tokens and notification preference."""
+    """Show the user's password form, API tokens and notification preference."""
     return _page()
 
 
@@ -165,6 +222,43 @@ def revoke(token_id: int) -> Any:
         abort(404)
     sess.commit()
     flash(f"Token {row.prefix}… was revoked; requests using it are refused.", "success")
+    return redirect(url_for(".index"), 303)
+
+
+@bp.route("/profile/password", methods=["POST"])
+@login_required
+def password() -> Any:
+    """Change the user's own password, signing out their other sessions but not this one."""
+    form = PasswordChangeForm()
+    if not form.validate():
+        return _page(password_form=form, status=422)
+    sess = db_session()
+    user = sess.get(User, current_user.id)
+    if user is None:
+        abort(404)
+    email = user.email.lower()
+    # Guesses here count with the sign-in form's, so a session left open somewhere cannot be used
+    # to try passwords beyond the sign-in limit; one account's checks run one at a time.
+    lock_key(sess, "login:" + email)
+    retry = login_retry_after(email)
+    if retry:
+        form.current_password.errors = [f"Too many wrong passwords. Try again in {retry} seconds."]
+        return _page(password_form=form, status=429, headers={"Retry-After": str(retry)})
+    ok = verify_password(user.password_hash, form.current_password.data or "")
+    record_login_attempt(email, ok)
+    if not ok:
+        sess.commit()
+        form.current_password.errors = ["That is not your current password."]
+        return _page(password_form=form, status=422)
+    change_password(sess, user, form.new_password.data or "")
+    sess.commit()
+    # This browser gets a cookie naming the new version, so it alone stays signed in.
+    login_user(user)
+    flash(
+        "Your password was changed. Every other session of yours is signed out; "
+        "this one stays signed in.",
+        "success",
+    )
     return redirect(url_for(".index"), 303)
 
 

@@ -88,6 +88,7 @@ ALLOWED: dict[str, frozenset[str] | None] = {
     "profile.create": ALL,
     "profile.index": ALL,
     "profile.notifications": ALL,
+    "profile.password": ALL,
     "profile.revoke": ALL,
     "api.conflict_check": WRITERS,
     "api.create_registration": WRITERS,

@@ -54,6 +54,13 @@ def test_login_is_throttled_after_repeated_failures(app: Flask, client: FlaskCli
     blocked = login(client, email)  # even the right password waits
     assert blocked.status_code == 429
     assert int(blocked.headers["Retry-After"]) > 0
+    window = app.config["LOGIN_WINDOW_SECONDS"]
+    assert f"Try again in {window // 60} minutes." in blocked.get_data(as_text=True)
+
+
+def test_a_page_behind_sign_in_says_so_in_the_product_s_words(client: FlaskClient) -> None:
+    resp = client.get("/registrations", follow_redirects=True)
+    assert "Sign in to see this page." in resp.get_data(as_text=True)
 
 
 def test_login_requires_csrf(app: Flask, client: FlaskClient) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from escalation.mailer import _fact
 from escalation.states import RESOLUTION_LABELS, Resolution
-from web.templating import label
+from web.templating import format_wait, label
 
 
 @pytest.mark.parametrize(
@@ -25,3 +25,26 @@ def test_pages_and_mail_share_one_wording(value: str, expected: str) -> None:
 
 def test_every_resolution_has_a_label() -> None:
     assert set(RESOLUTION_LABELS) == {r.value for r in Resolution}
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (1, "1 second"),
+        (45, "45 seconds"),
+        (119, "119 seconds"),
+        (120, "2 minutes"),
+        (898, "15 minutes"),
+    ],
+)
+def test_a_wait_reads_in_minutes_once_it_is_long(seconds: int, words: str) -> None:
+    assert format_wait(seconds) == words
+
+
+def test_list_sources_read_as_words() -> None:
+    assert [label(s) for s in ("api", "cli", "sync", "upload")] == [
+        "API",
+        "Command line",
+        "Sync from URL",
+        "Upload",
+    ]

@@ -34,6 +34,7 @@ from web.passwords import MAX_PASSWORD_LENGTH, verify_password
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
+login_manager.login_message = "Sign in to see this page."
 login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 

@@ -26,6 +26,7 @@ from web.passwords import (
     password_problem,
     verify_password,
 )
+from web.templating import format_wait
 
 bp = Blueprint("profile", __name__)
 
@@ -242,7 +243,9 @@ def password() -> Any:
     lock_key(sess, "login:" + email)
     retry = login_retry_after(email)
     if retry:
-        form.current_password.errors = [f"Too many wrong passwords. Try again in {retry} seconds."]
+        form.current_password.errors = [
+            f"Too many wrong passwords. Try again in {format_wait(retry)}."
+        ]
         return _page(password_form=form, status=429, headers={"Retry-After": str(retry)})
     ok = verify_password(user.password_hash, form.current_password.data or "")
     record_login_attempt(email, ok)

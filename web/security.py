@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, request, session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
@@ -74,6 +74,12 @@ def init_app(app: Flask) -> None:
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if request.endpoint != "static" and (
+            "_user_id" in session or "Authorization" in request.headers
+        ):
+            # What a signed-in person sees is theirs alone: after signing out on a shared
+            # computer, Back or the history must not bring it up again from the cache.
+            resp.headers.setdefault("Cache-Control", "no-store")
         if request.is_secure:
             resp.headers.setdefault(
                 "Strict-Transport-Security", "max-age=31536000; includeSubDomains"

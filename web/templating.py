@@ -51,6 +51,15 @@ def format_money(value: int | None) -> str:
     return "—" if value is None else f"${value:,.0f}"
 
 
+def format_wait(seconds: int) -> str:
+    """Say how long to wait in the largest whole unit that fits: minutes, or seconds under two."""
+    if seconds >= 120:
+        # Rounded up: "try again in 15 minutes" must not be a minute too soon.
+        minutes = -(-seconds // 60)
+        return f"{minutes} minutes"
+    return "1 second" if seconds == 1 else f"{seconds} seconds"
+
+
 # Vocabulary values whose display name is not just the words capitalised.
 VOCABULARY_LABELS: dict[str, str] = {
     **WORKLOAD_LABELS,
@@ -64,6 +73,9 @@ VOCABULARY_LABELS: dict[str, str] = {
     "delegated_admin": "Delegated admin",
     "fanout": "Fan-out",
     "isv_software": "ISV software",
+    "api": "API",
+    "cli": "Command line",
+    "sync": "Sync from URL",
 }
 
 
@@ -78,6 +90,7 @@ def init_app(app: Flask) -> None:
     """Register filters and the navigation context."""
     app.jinja_env.filters["dt"] = format_dt
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["wait"] = format_wait
     app.jinja_env.filters["label"] = label
     # Imported here: the evidence lines are built with this module's label and money formats.
     from web.evidence import evidence_rows

@@ -99,6 +99,8 @@ def test_admin_sees_history_and_uploads_a_draft(app: Flask, client: FlaskClient)
     version_page = client.get(resp.headers["Location"])
     html = version_page.get_data(as_text=True)
     assert "Changes against" in html and "Northwind Traders" in html  # removed account
+    # Districts read by name, as everywhere else, not as their codes.
+    assert "<td>Great Lakes</td>" in html and "<td>great_lakes</td>" not in html
     assert "PC count: 12,000 &rarr; 13,000" in html
     assert "Impact on open registrations" in html
     assert "Publish this version" in html

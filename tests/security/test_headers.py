@@ -77,3 +77,14 @@ def test_pages_carry_no_inline_script(partner: FlaskClient) -> None:
     for path in PAGES:
         html = partner.get(path).get_data(as_text=True).lower()
         assert "<script>" not in html and " onclick=" not in html and "javascript:" not in html
+
+
+def test_what_a_signed_in_person_sees_is_never_cached(app: Flask, partner: FlaskClient) -> None:
+    """Signed-in pages and token calls say no-store; public assets may still be cached."""
+    for path in ["/registrations", "/queue", "/profile", "/no-such-page", "/accounts/lookup"]:
+        assert partner.get(path).headers.get("Cache-Control") == "no-store", path
+    assert "no-store" not in partner.get("/static/css/app.css").headers.get("Cache-Control", "")
+    anonymous = app.test_client()
+    assert "no-store" not in anonymous.get("/healthz").headers.get("Cache-Control", "")
+    api = anonymous.get("/api/v1/registrations", headers={"Authorization": "Bearer cg_x"})
+    assert api.headers.get("Cache-Control") == "no-store"

@@ -19,7 +19,7 @@ from models import District, Partner, User
 from models.audit_log import field_changes, record_audit
 from models.base import MAX_ID
 from models.db import lock_key
-from models.partner import COMPETENCIES
+from models.partner import COMPETENCIES, GOLD_POINTS
 
 NAME_MAX = 200
 # Far above any real programme's points, and well inside the database's integer column.
@@ -170,6 +170,17 @@ def _checked(sess: Session, data: PartnerData, existing: Partner | None) -> Part
     district = _check_district(sess, data.district, errors)
     competencies = _check_competencies(data.competencies, errors)
     _check_coordinator(sess, data.technical_coordinator_id, existing, errors)
+    if (
+        "points" not in errors
+        and data.points >= GOLD_POINTS
+        and data.technical_coordinator_id is None
+    ):
+        # A Gold partner's escalations are owned by its coordinator until resolved; without
+        # one they would fall to the district queue as if the partner were not Gold.
+        errors["technical_coordinator_id"] = (
+            f"A Gold partner ({GOLD_POINTS} points or more) needs a technical coordinator, "
+            "who owns its escalations."
+        )
     if errors:
         raise PartnerError(errors)
     return PartnerData(

@@ -509,10 +509,28 @@ def test_html_in_a_name_is_shown_as_text(
     app: Flask, client: FlaskClient, world: SimpleNamespace
 ) -> None:
     login(client, world.admin)
-    assert post_form(client, NEW, form(name="<b>x</b>")).status_code == 303
+    assert post_form(client, NEW, form(name="<b>x</b>", points="60")).status_code == 303
     stored = partner_named(app, "<b>x</b>")
     assert stored is not None
     for url in (LIST, edit_url(stored.id or 0)):
         body = client.get(url).get_data(as_text=True)
         assert "<b>x</b>" not in body, url
         assert "&lt;b&gt;x&lt;/b&gt;" in body, url
+
+
+def test_a_gold_partner_needs_a_technical_coordinator(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    login(client, world.admin)
+    resp = post_form(client, NEW, form(name="Coordinator Missing", points="120"))
+    assert resp.status_code == 422
+    assert "needs a technical coordinator" in resp.get_data(as_text=True)
+    assert partner_named(app, "Coordinator Missing") is None
+    certified = post_form(client, NEW, form(name="Coordinator Missing", points="119"))
+    assert certified.status_code == 303
+    stored = partner_named(app, "Coordinator Missing")
+    assert stored is not None
+    # Rising to Gold asks for the coordinator too.
+    promoted = post_form(client, edit_url(stored.id or 0), form(name="Coordinator Missing"))
+    assert promoted.status_code == 422
+    assert "needs a technical coordinator" in promoted.get_data(as_text=True)

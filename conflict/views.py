@@ -65,6 +65,7 @@ from models import (
 )
 from models.db import session as db_session
 from web.auth import role_required
+from web.evidence import other_side_bodies
 from web.security import limiter
 
 bp = Blueprint("conflict", __name__)
@@ -550,6 +551,29 @@ def _timelines(sess: Session, tickets: list[Ticket], public_only: bool) -> dict[
     return events
 
 
+def _acts_for(reg: Registration, user: User) -> bool:
+    """Return True when the user is staff or belongs to the organisation that registered."""
+    if user.role in STAFF_ROLES:
+        return True
+    if user.role == "partner":
+        return reg.partner_id is not None and reg.partner_id == user.partner_id
+    return user.role == "mcs" and reg.party == "mcs"
+
+
+def _other_side_bodies(
+    sess: Session, reg: Registration, user: User, other_tickets: list[Ticket]
+) -> dict[str, str]:
+    """Return the opening sentences a partner reads, told from this registration's side."""
+    if user.role != "partner" or not other_tickets:
+        return {}
+    findings = sess.execute(
+        sa.select(ConflictFinding).where(
+            ConflictFinding.ticket_id.in_([t.id for t in other_tickets])
+        )
+    ).scalars()
+    return other_side_bodies(findings, frozenset({reg.id or 0}), reg.customer_name)
+
+
 def _staff_extras(sess: Session, reg: Registration, user: User) -> dict[str, Any]:
     from conflict import dpor
 
@@ -594,7 +618,13 @@ def _detail_page(
             .order_by(ConflictFinding.id)
         ).scalars()
     )
-    tickets = _tickets_of(sess, reg)
+    # Only the tickets the viewer may open, as the ticket page decides it.
+    tickets = [t for t in _tickets_of(sess, reg) if visible_to(user, t)]
+    if not _acts_for(reg, user):
+        # Someone looking in from a conflict (MCS on a partner's deal) reads only the findings
+        # of the tickets they may open, not those between this partner and another.
+        shown = {t.id for t in tickets}
+        findings = [f for f in findings if f.ticket_id in shown]
     own_tickets = [t for t in tickets if t.registration_id == reg.id]
     other_tickets = [t for t in tickets if t.registration_id != reg.id]
     public_only = user.role not in STAFF_ROLES
@@ -625,6 +655,7 @@ def _detail_page(
             own_tickets=own_tickets,
             other_tickets=other_tickets,
             timelines=_timelines(sess, tickets, public_only),
+            bodies=_other_side_bodies(sess, reg, user, other_tickets),
             public_only=public_only,
             outcome_words=OUTCOME_WORDS,
             rule_titles=RULE_TITLES,

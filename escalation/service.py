@@ -384,7 +384,9 @@ def _email_context(
         "lines": lines,
         "url": notify.absolute_url(ticket_path(ticket.id)),
         "ticket_id": ticket.id,
-        "registration_id": ticket.registration_id,
+        # Both sides get the same message: a ticket with a second registration names neither,
+        # so neither party learns the id of the other side's registration.
+        "registration_id": ticket.registration_id if ticket.other_registration_id is None else None,
         "customer_name": reg.customer_name if reg is not None else "",
         "rule": ticket.rule,
         "level": ticket.level,

@@ -50,6 +50,7 @@ from models import (
 from models.db import session as db_session
 from models.ticket import TICKET_TYPES
 from web.auth import role_required
+from web.evidence import other_side_bodies, own_registration_ids, ticket_title_for
 
 bp = Blueprint("escalation", __name__)
 
@@ -246,6 +247,7 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
     )
     partner = sess.get(Partner, ticket.partner_id) if ticket.partner_id else None
     other_partner = sess.get(Partner, ticket.other_partner_id) if ticket.other_partner_id else None
+    view = _partner_view(ticket, user, reg, other)
     findings = list(
         sess.execute(
             sa.select(ConflictFinding)
@@ -282,6 +284,11 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
     if not staff:
         events_q = events_q.where(TicketEvent.visibility == "public")
     events = list(sess.execute(events_q.order_by(TicketEvent.created_at, TicketEvent.id)).scalars())
+    own_ids = view["own_ids"]
+    bodies = (
+        other_side_bodies(findings, own_ids, view["customer_name"]) if own_ids is not None else {}
+    )
+    messages = {f.id: bodies.get(f.message, f.message) for f in findings}
     people_ids = {e.actor_id for e in events if e.actor_id} | {
         i for i in (ticket.owner_id, ticket.decided_by_id) if i
     }
@@ -313,9 +320,10 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
             ticket=ticket,
             reg=reg,
             other=other,
-            partner=partner,
-            other_partner=other_partner,
+            parties=_parties(user, view["own_ids"], partner, other_partner),
             findings=findings,
+            messages=messages,
+            bodies=bodies,
             lists=lists,
             policies=policies,
             events=events,
@@ -325,12 +333,53 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
             workable=workable,
             may_comment=service.visible_to(user, ticket),
             may_see_other=staff,
+            **view,
             level_names=LEVEL_NAMES,
             resolution_labels=RESOLUTION_LABELS,
             **forms,
         ),
         status,
     )
+
+
+def _partner_view(
+    ticket: Ticket, user: User, reg: Registration | None, other: Registration | None
+) -> dict[str, Any]:
+    """Return which sides of a ticket the viewer reads in full, and the title they read.
+
+    A partner reads only their own organisation's registrations; the other side is named by
+    its kind alone ("Another partner", "MCS"). Staff and MCS see every side.
+    """
+    own_ids = own_registration_ids(ticket, user)
+    sides = [r for r in (reg, other) if r is not None]
+    own = [r for r in sides if own_ids is None or r.id in own_ids]
+    customer_name = own[0].customer_name if own else ""
+    return {
+        "own_ids": own_ids,
+        "display_title": ticket_title_for(ticket, own_ids, customer_name),
+        "customer_name": customer_name,
+        "reg_shown": reg is not None and (own_ids is None or reg.id in own_ids),
+        "own_other": other if other is not None and own_ids and other.id in own_ids else None,
+        "hidden_sides": [
+            "mcs" if r.party == "mcs" else "partner"
+            for r in sides
+            if own_ids is not None and r.id not in own_ids
+        ],
+    }
+
+
+def _parties(
+    user: User, own_ids: frozenset[int] | None, partner: Partner | None, other: Partner | None
+) -> list[tuple[str, Partner | None]]:
+    """Return the partner rows of the Parties box; None stands for a partner left unnamed."""
+    present = [p for p in (partner, other) if p is not None]
+    if own_ids is None:
+        return [("Partner" if p is partner else "Other partner", p) for p in present]
+    # The reader's own organisation first, then the other side without its name or tier.
+    mine: list[tuple[str, Partner | None]] = [
+        ("Partner", p) for p in present if p.id == user.partner_id
+    ]
+    return mine + [("Other partner", None) for p in present if p.id != user.partner_id]
 
 
 @bp.route("/tickets/<int:ticket_id>")

@@ -1,9 +1,17 @@
-"""A finding's evidence as labelled lines a reviewer reads, not as raw keys and JSON."""
+"""A finding's evidence as labelled lines a reviewer reads, and what of it a partner may read.
 
-from collections.abc import Mapping
+A ticket between two partners has one finding, written for the registration that raised it. The
+partner on the other side reads it told from their own side: the sentence and the title name
+the customer as their own registration does, and nothing about the other registration (its id,
+stack, dates, status) is shown.
+"""
+
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from conflict.types import METHOD_WORDS
+from conflict.service import partner_safe_evidence
+from conflict.types import METHOD_WORDS, RULE_TITLES, WORKLOAD_LABELS
+from models import ConflictFinding, Ticket, User
 from web.district_names import district_name
 from web.templating import format_money, label
 
@@ -103,3 +111,101 @@ def evidence_rows(evidence: Mapping[str, Any] | None) -> list[tuple[str, str]]:
         for key, value in (evidence or {}).items()
         if key not in SHOWN_WITH_FINDING
     ]
+
+
+# --- what a partner may read --------------------------------------------------------------
+
+PARTNER_OVERLAP = "PARTNER_OVERLAP"
+# The priority reasons the partner-overlap rule records, as the clause its sentence uses.
+_LEAD_BECAUSE: dict[str, tuple[str, str]] = {
+    # (when the other partner's registration leads, when the reader's leads)
+    "all-Microsoft stack": (
+        "it offers an all-Microsoft stack and yours does not",
+        "it offers an all-Microsoft stack and the other partner's does not",
+    ),
+    "earlier submission": ("it was submitted earlier", "it was submitted earlier"),
+}
+
+
+def own_registration_ids(ticket: Ticket, user: User) -> frozenset[int] | None:
+    """Return the ticket's registrations of a partner user's organisation (None: not a partner)."""
+    if user.role != "partner":
+        return None
+    if user.partner_id is None:
+        return frozenset()
+    sides: list[tuple[int | None, int | None]] = [
+        (ticket.registration_id, ticket.partner_id),
+        (ticket.other_registration_id, ticket.other_partner_id),
+    ]
+    return frozenset(
+        reg_id
+        for reg_id, partner_id in sides
+        if reg_id is not None and partner_id == user.partner_id
+    )
+
+
+def _workload_words(workloads: Iterable[str]) -> str:
+    # In a sentence "middleware" is a common noun; every other label is a product name.
+    words = [
+        "middleware" if w == "middleware" else WORKLOAD_LABELS.get(w, w) for w in sorted(workloads)
+    ]
+    if len(words) <= 1:
+        return "".join(words) or "the same workloads"
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def other_side_message(evidence: Mapping[str, Any] | None, customer_name: str) -> str:
+    """Return a partner-overlap sentence for the partner whose registration did not raise it."""
+    evidence = evidence or {}
+    workloads = evidence.get("overlapping_workloads") or []
+    text = (
+        f"Another partner also holds an active registration for {customer_name} covering "
+        f"{_workload_words(workloads)}, which your registration covers too."
+    )
+    because = _LEAD_BECAUSE.get(str(evidence.get("reason")))
+    raised_leads = evidence.get("leader_is_this_registration")
+    if because is None or not isinstance(raised_leads, bool):
+        return text + " A channel manager decides which registration has priority."
+    leader = "The other partner's registration" if raised_leads else "Your registration"
+    why = because[0] if raised_leads else because[1]
+    return text + f" {leader} has priority because {why}; a channel manager decides."
+
+
+def partner_evidence(rule: str, evidence: Mapping[str, Any] | None, *, own: bool) -> dict[str, Any]:
+    """Return the evidence a partner may read, told from the partner's own registration."""
+    safe = partner_safe_evidence(dict(evidence or {}))
+    if own:
+        return safe
+    # The flag speaks of the registration the finding was written for, not the reader's.
+    raised_leads = safe.pop("leader_is_this_registration", None)
+    if rule == PARTNER_OVERLAP and isinstance(raised_leads, bool):
+        safe["leader_is_this_registration"] = not raised_leads
+    return safe
+
+
+def partner_message(finding: ConflictFinding, *, own: bool, customer_name: str) -> str:
+    """Return a finding's sentence as a partner reads it."""
+    if own or finding.rule != PARTNER_OVERLAP:
+        return finding.message
+    return other_side_message(finding.evidence, customer_name)
+
+
+def other_side_bodies(
+    findings: Iterable[ConflictFinding], own_ids: frozenset[int], customer_name: str
+) -> dict[str, str]:
+    """Return, for a partner, the sentence to show instead of each other-side finding's text.
+
+    A ticket's opening event repeats its finding's sentence, so the timeline swaps it too.
+    """
+    return {
+        f.message: partner_message(f, own=False, customer_name=customer_name)
+        for f in findings
+        if f.registration_id not in own_ids and f.rule == PARTNER_OVERLAP
+    }
+
+
+def ticket_title_for(ticket: Ticket, own_ids: frozenset[int] | None, customer_name: str) -> str:
+    """Return a ticket's title, naming the customer as the reader's own registration does."""
+    if own_ids is None or not own_ids or ticket.registration_id in own_ids:
+        return ticket.title or ticket.rule
+    return f"{RULE_TITLES.get(ticket.rule, label(ticket.rule))}: {customer_name}"

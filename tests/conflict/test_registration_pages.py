@@ -511,3 +511,96 @@ def test_precheck_is_rate_limited_per_user(
     token = token_of(client, "/registrations/new")
     codes = [precheck(client, token, customer_name="Hooli").status_code for _ in range(121)]
     assert codes.count(200) == 120 and codes[-1] == 429
+
+
+# Tickets on the registration page: only those the viewer may open ----------------------------
+
+
+def _signed_in(app: Flask, email: str) -> FlaskClient:
+    other = app.test_client()
+    login(other, email)
+    return other
+
+
+def _tickets_by_rule(app: Flask) -> dict[tuple[int, str], int]:
+    with app.app_context():
+        return {
+            (t.registration_id, t.rule): t.id
+            for t in db.session.execute(sa.select(Ticket)).scalars()
+        }
+
+
+def test_an_mcs_owner_sees_a_partners_deal_without_its_conflict_with_another_partner(
+    app: Flask, world: SimpleNamespace
+) -> None:
+    named = {"customer_name": "Caterpillar", "customer_domain": "caterpillar.com"}
+    first = register(_signed_in(app, world.alice), **named)
+    second = register(_signed_in(app, world.bob), **named)
+    tickets = _tickets_by_rule(app)
+    overlap = tickets[(second, "PARTNER_OVERLAP")]
+    mcs = _signed_in(app, world.mcs)  # the named account's MCS owner
+    assert mcs.get(f"/tickets/{overlap}").status_code == 404
+    for reg_id in (first, second):
+        page = mcs.get(f"/registrations/{reg_id}")
+        assert page.status_code == 200, reg_id
+        body = html.unescape(page.get_data(as_text=True))
+        assert f'href="/tickets/{tickets[(reg_id, "NAMED_ACCOUNT")]}"' in body
+        assert f"/tickets/{overlap}" not in body and f"Ticket {overlap}" not in body
+        assert "Partner overlap" not in body and "Another partner" not in body
+    # Bob himself still reads both conflicts of his registration.
+    own = _signed_in(app, world.bob).get(f"/registrations/{second}").get_data(as_text=True)
+    assert f'href="/tickets/{overlap}"' in own and "Partner overlap" in own
+
+
+def test_the_earlier_partner_reads_a_later_overlap_from_their_own_side(
+    app: Flask, world: SimpleNamespace
+) -> None:
+    first = register(_signed_in(app, world.alice), customer_name="Globex Corporation")
+    second = register(_signed_in(app, world.bob), customer_name="Globex Corp")
+    overlap = _tickets_by_rule(app)[(second, "PARTNER_OVERLAP")]
+    with app.app_context():
+        written = db.session.execute(
+            sa.select(TicketEvent.body).where(
+                TicketEvent.ticket_id == overlap, TicketEvent.kind == "opened"
+            )
+        ).scalar_one()
+    alice = _signed_in(app, world.alice)
+    body = html.unescape(alice.get(f"/registrations/{first}").get_data(as_text=True))
+    assert f'href="/tickets/{overlap}"' in body
+    assert written not in body and "Globex Corp " not in body
+    assert (
+        "Another partner also holds an active registration for Globex Corporation covering "
+        "Exchange, which your registration covers too. Your registration has priority because "
+        "it was submitted earlier" in body
+    )
+    bob = html.unescape(
+        _signed_in(app, world.bob).get(f"/registrations/{second}").get_data(as_text=True)
+    )
+    assert written in bob
+
+
+def test_a_reviewer_sees_only_the_tickets_of_their_territory(
+    app: Flask, world: SimpleNamespace
+) -> None:
+    from models import User
+
+    with app.app_context():
+        make_district("pacific", "west")
+        far = make_user("reviewer", districts=["pacific"])
+        alice = db.session.get(User, world.alice_id)
+        reg = make_registration(alice, customer_name="Umbrella", district="northeast")
+        near = make_ticket(reg, rule="NAMED_ACCOUNT")
+        away = make_ticket(reg, rule="NEEDS_REVIEW", district="pacific")
+        db.session.commit()
+        ids, far_email = (reg.id, near.id, away.id), far.email
+    reg_id, near_id, away_id = ids
+    near_page = _signed_in(app, world.reviewer).get(f"/registrations/{reg_id}")
+    far_client = _signed_in(app, far_email)
+    far_page = far_client.get(f"/registrations/{reg_id}")
+    assert far_client.get(f"/tickets/{near_id}").status_code == 403
+    assert near_page.status_code == far_page.status_code == 200
+    near_body, far_body = near_page.get_data(as_text=True), far_page.get_data(as_text=True)
+    assert (
+        f'href="/tickets/{near_id}"' in near_body and f'href="/tickets/{away_id}"' not in near_body
+    )
+    assert f'href="/tickets/{away_id}"' in far_body and f'href="/tickets/{near_id}"' not in far_body

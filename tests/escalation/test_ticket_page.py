@@ -1,5 +1,6 @@
 """The ticket page: visibility, internal notes, SLA clock, findings and every POST form."""
 
+from html import unescape
 from typing import Any
 
 import sqlalchemy as sa
@@ -242,3 +243,131 @@ def test_posts_need_csrf(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         assert db.session.get(Ticket, s["ticket"]).status == "open"
         assert db.session.execute(sa.select(sa.func.count()).select_from(ConflictFinding)).scalar()
+
+
+# Two sides of one conflict --------------------------------------------------------------------
+
+OVERLAP_MESSAGE = (
+    "Another partner already holds an active registration for Fabrikam covering Exchange, which "
+    "this registration also covers. The other partner's registration has priority because it "
+    "was submitted earlier; a channel manager decides."
+)
+
+
+def _two_sides(app: Flask, *, mcs_first: bool = False) -> dict[str, Any]:
+    """Open a ticket raised by a later registration against Alpha's earlier one on a customer.
+
+    The later registration is Beta's (a partner overlap), or with mcs_first an MCS engagement,
+    whose ticket then has the MCS side first and Alpha's partner side second.
+    """
+    with app.app_context():
+        make_district("northeast", "east")
+        l1 = make_user("reviewer", level=1, districts=["northeast"])
+        alpha = make_user("partner", partner_id=make_partner("Alpha Integrators", points=130).id)
+        beta = make_user("partner", partner_id=make_partner("Beta Solutions", points=60).id)
+        seller = make_user("mcs")
+        earlier = make_registration(
+            alpha,
+            customer_name="Fabrikam Inc",
+            customer_domain="fabrikam-alpha.com",
+            district="northeast",
+            pc_count=7321,
+            estimated_value=43210,
+        )
+        later = make_registration(
+            seller if mcs_first else beta,
+            customer_name="Fabrikam",
+            customer_domain="fabrikam-later.com",
+            district="northeast",
+            status="in_conflict",
+            pc_count=6543,
+            estimated_value=98760,
+        )
+        evidence = {
+            "overlapping_workloads": ["exchange"],
+            "leader_registration_id": earlier.id,
+            "leader_is_this_registration": False,
+            "reason": "earlier submission",
+            "solution_stack": None,
+            "other_solution_stack": None,
+            "other_submitted_at": "2026-01-02T03:04:05+00:00",
+            "other_status": "approved",
+            "district": "northeast",
+        }
+        finding = make_finding(
+            later,
+            "MCS_OVERLAP" if mcs_first else "PARTNER_OVERLAP",
+            message=OVERLAP_MESSAGE,
+            account_name=None,
+            method=None,
+            score=None,
+            evidence=evidence,
+            other_registration_id=earlier.id,
+        )
+        ticket = service.open_ticket(
+            db.session, registration=later, finding=finding, other_registration=earlier
+        )
+        data = {
+            "ticket": ticket.id,
+            "earlier": earlier.id,
+            "later": later.id,
+            "alpha": alpha.email,
+            "beta": beta.email,
+            "mcs": seller.email,
+            "l1": l1.email,
+        }
+        db.session.commit()
+    return data
+
+
+def _page(app: Flask, email: str, ticket_id: int) -> str:
+    client = app.test_client()
+    login(client, email)
+    resp = client.get(f"/tickets/{ticket_id}")
+    assert resp.status_code == 200, email
+    return unescape(resp.get_data(as_text=True))
+
+
+def test_each_partner_of_a_partner_overlap_sees_only_their_own_side(app: Flask) -> None:
+    s = _two_sides(app)
+    alpha = _page(app, s["alpha"], s["ticket"])
+    beta = _page(app, s["beta"], s["ticket"])
+    for html, mine, theirs in (
+        (alpha, ("Alpha Integrators", "Gold Certified", "7,321", "$43,210"), s["later"]),
+        (beta, ("Beta Solutions", "Certified", "6,543", "$98,760"), s["earlier"]),
+    ):
+        assert all(fact in html for fact in mine), mine
+        assert "<dt>Other partner</dt><dd>Another partner</dd>" in html
+        assert "The other side is another partner; their registration is not shown." in html
+        assert f'href="/registrations/{theirs}"' not in html and f"#{theirs}<" not in html
+    for fact in ("Beta Solutions", "tier-certified", "fabrikam-later.com", "6,543", "$98,760"):
+        assert fact not in alpha, fact
+    for fact in ("Alpha Integrators", "Gold Certified", "fabrikam-alpha.com", "7,321", "$43,210"):
+        assert fact not in beta, fact
+    # Beta's registration raised the finding: Beta reads it as written, Alpha from Alpha's side.
+    assert beta.count(OVERLAP_MESSAGE) == 2  # the finding and the opening event
+    assert OVERLAP_MESSAGE not in alpha
+    assert f"Ticket {s['ticket']}: Partner overlap: Fabrikam Inc" in alpha
+    assert alpha.count("Your registration has priority because it was submitted earlier") == 2
+
+
+def test_reviewer_sees_both_partners_of_a_partner_overlap(app: Flask) -> None:
+    s = _two_sides(app)
+    html = _page(app, s["l1"], s["ticket"])
+    assert "Alpha Integrators" in html and "Beta Solutions" in html
+    assert f'href="/registrations/{s["earlier"]}"' in html
+    assert f'href="/registrations/{s["later"]}"' in html
+    assert "not shown" not in html and OVERLAP_MESSAGE in html
+    assert "<dt>Other registration submitted</dt>" in html
+
+
+def test_partner_reads_an_mcs_engagement_on_the_other_side_only_as_mcs(app: Flask) -> None:
+    s = _two_sides(app, mcs_first=True)
+    html = _page(app, s["alpha"], s["ticket"])
+    assert "Alpha Integrators" in html and "7,321" in html
+    assert "The other side is an MCS engagement; its details are not shown." in html
+    for fact in ("fabrikam-later.com", "6,543", "$98,760", f'href="/registrations/{s["later"]}"'):
+        assert fact not in html, fact
+    # The MCS seller who registered it still reads the engagement in full.
+    mcs = _page(app, s["mcs"], s["ticket"])
+    assert "6,543" in mcs and "$98,760" in mcs and "not shown" not in mcs

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -176,3 +177,87 @@ def test_nul_characters_are_refused_at_the_edge(app: Flask, client: FlaskClient)
     resp = client.post(f"/api/v1/tickets/{s['mine']}/decision", json=decision, headers=_h(s["l1"]))
     assert resp.status_code == 422
     assert "rationale" in resp.get_json()["error"]["details"]["fields"]
+
+
+# Two sides of one conflict --------------------------------------------------------------------
+
+
+def _two_sides(app: Flask, *, mcs_first: bool = False) -> dict[str, Any]:
+    """A ticket raised by a later registration (Beta's, or MCS's) against Alpha's earlier one."""
+    from tests.escalation.test_ticket_page import _two_sides as open_two_sides
+
+    s = open_two_sides(app, mcs_first=mcs_first)
+    with app.app_context():
+        for who in ("alpha", "beta", "mcs", "l1"):
+            user = db.session.execute(sa.select(User).where(User.email == s[who])).scalar_one()
+            s[f"{who}_token"] = _token(user)
+        db.session.commit()
+    return s
+
+
+def _get(client: FlaskClient, token: str, url: str) -> Any:
+    resp = client.get(url, headers=_h(token))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def test_each_partner_of_a_partner_overlap_reads_only_their_own_side(
+    app: Flask, client: FlaskClient
+) -> None:
+    s = _two_sides(app)
+    url = f"/api/v1/tickets/{s['ticket']}"
+    beta = _get(client, s["beta_token"], url)
+    alpha = _get(client, s["alpha_token"], url)
+    assert (beta["registration_id"], beta["other_registration_id"]) == (s["later"], None)
+    assert (alpha["registration_id"], alpha["other_registration_id"]) == (None, s["earlier"])
+    assert beta["title"] == "Partner overlap: Fabrikam"
+    assert alpha["title"] == "Partner overlap: Fabrikam Inc"
+    # Nothing about the other registration: not its id, stack, submission or status.
+    common = {"overlapping_workloads": ["exchange"], "reason": "earlier submission"}
+    common["district"] = "northeast"
+    assert beta["findings"][0]["evidence"] == {**common, "leader_is_this_registration": False}
+    assert alpha["findings"][0]["evidence"] == {**common, "leader_is_this_registration": True}
+    message = alpha["findings"][0]["message"]
+    assert "Fabrikam Inc" in message and "Your registration has priority" in message
+    assert alpha["timeline"][0]["body"] == message
+    assert beta["findings"][0]["message"] == beta["timeline"][0]["body"]
+    assert "The other partner's registration has priority" in beta["findings"][0]["message"]
+    # The list answers with the same redacted ticket.
+    assert _get(client, s["alpha_token"], "/api/v1/tickets")["items"] == [alpha]
+    assert _get(client, s["beta_token"], "/api/v1/tickets")["items"] == [beta]
+
+
+def test_staff_read_both_sides_of_a_partner_overlap(app: Flask, client: FlaskClient) -> None:
+    s = _two_sides(app)
+    one = _get(client, s["l1_token"], f"/api/v1/tickets/{s['ticket']}")
+    assert (one["registration_id"], one["other_registration_id"]) == (s["later"], s["earlier"])
+    assert one["title"] == "Partner overlap: Fabrikam"
+    evidence = one["findings"][0]["evidence"]
+    assert evidence["leader_registration_id"] == s["earlier"]
+    assert {"other_submitted_at", "other_status", "other_solution_stack"} <= set(evidence)
+
+
+def test_each_side_of_an_mcs_overlap_gets_only_its_own_registration_id(
+    app: Flask, client: FlaskClient
+) -> None:
+    s = _two_sides(app, mcs_first=True)
+    url = f"/api/v1/tickets/{s['ticket']}"
+    partner = _get(client, s["alpha_token"], url)
+    assert (partner["registration_id"], partner["other_registration_id"]) == (None, s["earlier"])
+    mcs = _get(client, s["mcs_token"], url)
+    assert (mcs["registration_id"], mcs["other_registration_id"]) == (s["later"], None)
+
+
+def test_the_document_says_what_partners_do_not_get(app: Flask, client: FlaskClient) -> None:
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    # Named "<Model>.<hash>" and, for nested models, "<Model>.<hash>.<Nested>".
+    ticket = next(
+        v for k, v in schemas.items() if k.startswith("TicketOut.") and k.count(".") == 1
+    )["properties"]
+    assert "null for a partner caller" in ticket["registration_id"]["description"].lower()
+    assert {"type": "null"} in ticket["registration_id"]["anyOf"]
+    assert "own organisation" in ticket["other_registration_id"]["description"]
+    finding = next(
+        v for k, v in schemas.items() if k.startswith("TicketOut.") and k.endswith(".FindingOut")
+    )["properties"]
+    assert "partner callers get only" in finding["evidence"]["description"].lower()

@@ -19,8 +19,17 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import ValidationError as FieldError
 
-from conflict.schemas import RegistrationCreate
+from conflict.schemas import (
+    CLOSE_DATE_HORIZON_YEARS,
+    MAX_ESTIMATED_VALUE,
+    MAX_PC_COUNT,
+    RegistrationCreate,
+    check_close_date,
+    check_country,
+    close_date_window,
+)
 from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOAD_LABELS, WORKLOADS
 from models.partner import COMPETENCIES
 from models.registration import REG_STATUSES
@@ -83,8 +92,11 @@ HELP: dict[str, str] = {
         "Tick when the deal is an early adoption of .NET. High-impact early .NET deals can be "
         "reviewed as exceptions; an estimated value is then required."
     ),
-    "estimated_value": "Expected deal value in whole US dollars.",
-    "expected_close_date": "When you expect the deal to close (YYYY-MM-DD).",
+    "estimated_value": f"Expected deal value in whole US dollars, up to {MAX_ESTIMATED_VALUE:,}.",
+    "expected_close_date": (
+        "When you expect the deal to close (YYYY-MM-DD): from today to "
+        f"{CLOSE_DATE_HORIZON_YEARS} years ahead."
+    ),
     "infrastructure_maturity": " ".join(MATURITY_HELP[level] for level in MATURITY_LEVELS),
     "notes": "Anything a channel manager should know when reviewing this registration.",
     "party": "Who the engagement is registered for.",
@@ -140,7 +152,9 @@ class RegistrationForm(Form):
         "Number of PCs",
         validators=[
             Optional(),
-            NumberRange(min=0, max=10_000_000, message="Enter a number from 0 to 10,000,000."),
+            NumberRange(
+                min=0, max=MAX_PC_COUNT, message=f"Enter a number from 0 to {MAX_PC_COUNT:,}."
+            ),
         ],
     )
     workloads = MultiCheckboxField(
@@ -156,7 +170,11 @@ class RegistrationForm(Form):
         "Estimated value (USD)",
         validators=[
             Optional(),
-            NumberRange(min=0, max=10_000_000_000, message="Enter a whole amount of 0 or more."),
+            NumberRange(
+                min=0,
+                max=MAX_ESTIMATED_VALUE,
+                message=f"Enter a whole amount from 0 to {MAX_ESTIMATED_VALUE:,}.",
+            ),
         ],
     )
     expected_close_date = DateField(
@@ -179,6 +197,31 @@ class RegistrationForm(Form):
         ]
     )
     submit = SubmitField("Submit registration")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The date picker offers only the dates the server accepts today.
+        earliest, latest = close_date_window()
+        self.expected_close_date.render_kw = {
+            "min": earliest.isoformat(),
+            "max": latest.isoformat(),
+        }
+
+    def validate_country(self, field: StringField) -> None:
+        """Refuse a code that is not an ISO 3166-1 country, beside the field."""
+        if field.data and not field.errors:
+            try:
+                check_country(field.data)
+            except ValueError as exc:
+                raise FieldError(_sentence(str(exc))) from exc
+
+    def validate_expected_close_date(self, field: DateField) -> None:
+        """Refuse a close date in the past or beyond the horizon, beside the field."""
+        if field.data is not None:
+            try:
+                check_close_date(field.data)
+            except ValueError as exc:
+                raise FieldError(_sentence(str(exc))) from exc
 
     def set_districts(self, districts: list[tuple[str, str]]) -> None:
         """Offer the known districts as (code, display name) choices."""
@@ -234,6 +277,10 @@ def _message_of(err: Any) -> str:
     for prefix in ("Value error, ", "Assertion failed, "):
         if message.startswith(prefix):
             message = message[len(prefix) :]
+    return _sentence(message)
+
+
+def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:]
 
 

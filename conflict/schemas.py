@@ -1,12 +1,28 @@
 """Validated input for a registration, shared by the form, the API and the command line."""
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
+from conflict.countries import is_country_code
 from conflict.normalize import normalize_domain
 from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOADS
+from models.base import utcnow
+
+# The estimated value is stored in a 32-bit integer column of whole dollars.
+MAX_ESTIMATED_VALUE = 2**31 - 1
+MAX_PC_COUNT = 10_000_000
+# How far ahead a deal may plausibly be expected to close.
+CLOSE_DATE_HORIZON_YEARS = 5
 
 
 def refuse_nul(value: str) -> str:
@@ -19,6 +35,53 @@ def refuse_nul(value: str) -> str:
 
 # Any text taken from a request body or query string.
 NulFreeStr = Annotated[str, AfterValidator(refuse_nul)]
+
+
+def refuse_bool(value: object) -> object:
+    """Refuse true and false where a whole number is expected."""
+    # Lax parsing would store true as 1; numeric strings stay accepted for the form's pre-check.
+    if isinstance(value, bool):
+        raise ValueError("enter a whole number, not true or false")
+    return value
+
+
+# The bounds come before the validator: after it, they drop out of the OpenAPI document.
+PcCount = Annotated[int, Field(ge=0, le=MAX_PC_COUNT), BeforeValidator(refuse_bool)]
+EstimatedValue = Annotated[int, Field(ge=0, le=MAX_ESTIMATED_VALUE), BeforeValidator(refuse_bool)]
+
+
+def close_date_window() -> tuple[date, date]:
+    """Return the earliest and latest expected close date accepted today."""
+    today = utcnow().date()
+    # The day before in UTC is still today for partners west of Greenwich (down to UTC-12).
+    earliest = today - timedelta(days=1)
+    try:
+        latest = today.replace(year=today.year + CLOSE_DATE_HORIZON_YEARS)
+    except ValueError:  # 29 February, in a year that has none
+        latest = today.replace(year=today.year + CLOSE_DATE_HORIZON_YEARS, day=28)
+    return earliest, latest
+
+
+def check_close_date(value: date) -> date:
+    """Refuse an expected close date in the past or beyond the planning horizon."""
+    earliest, latest = close_date_window()
+    if not earliest <= value <= latest:
+        raise ValueError(
+            f"enter a close date from today to {CLOSE_DATE_HORIZON_YEARS} years ahead "
+            f"(no later than {latest.isoformat()})"
+        )
+    return value
+
+
+def check_country(value: str) -> str:
+    """Return an ISO 3166-1 alpha-2 country code in capitals, or refuse the value."""
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise ValueError("use a two-letter country code such as US")
+    if not is_country_code(code):
+        raise ValueError(f"{code} is not an ISO 3166-1 country code; use one such as US, GB or DE")
+    return code
+
 
 Workload = Literal[
     "dotnet_server",
@@ -49,12 +112,11 @@ class RegistrationCreate(BaseModel):
     customer_domain: str | None = Field(default=None, max_length=253)
     district: str | None = Field(default=None, max_length=40)
     country: str | None = Field(default="US", min_length=2, max_length=2)
-    pc_count: int | None = Field(default=None, ge=0, le=10_000_000)
+    pc_count: PcCount | None = None
     workloads: list[Workload] = Field(min_length=1, max_length=len(WORKLOADS))
     solution_stack: Stack | None = None
     dotnet_early_adoption: bool = False
-    # The column is a 32-bit integer of whole dollars.
-    estimated_value: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    estimated_value: EstimatedValue | None = None
     expected_close_date: date | None = None
     infrastructure_maturity: Maturity | None = None
     notes: str = Field(default="", max_length=4000)
@@ -81,11 +143,12 @@ class RegistrationCreate(BaseModel):
     @field_validator("country")
     @classmethod
     def _country(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not value.isalpha():
-            raise ValueError("use a two-letter country code such as US")
-        return value.upper()
+        return None if value is None else check_country(value)
+
+    @field_validator("expected_close_date")
+    @classmethod
+    def _close_date(cls, value: date | None) -> date | None:
+        return None if value is None else check_close_date(value)
 
     @field_validator("workloads")
     @classmethod

@@ -3,19 +3,25 @@
 import html
 import re
 import threading
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 
-from models import District, Registration
+from conflict.forms import RegistrationForm
+from conflict.schemas import MAX_ESTIMATED_VALUE, RegistrationCreate, close_date_window
+from models import District, Registration, utcnow
 from models.db import db
 from tests.factories import csrf_from, login, make_district, make_list, make_user
 
 FORM = "/registrations/new"
+# A close date the form accepts whenever the suite runs: a few months ahead.
+CLOSE = (utcnow().date() + timedelta(days=120)).isoformat()
 VALID: dict[str, Any] = {
     "customer_name": "Wayne Enterprises",
     "customer_domain": "https://www.wayneenterprises.com/about",
@@ -25,7 +31,7 @@ VALID: dict[str, Any] = {
     "workloads": ["exchange", "sharepoint"],
     "solution_stack": "all_microsoft",
     "estimated_value": "90000",
-    "expected_close_date": "2031-03-31",
+    "expected_close_date": CLOSE,
     "infrastructure_maturity": "standardized",
     "notes": "Replacing an old mail system.",
 }
@@ -125,7 +131,7 @@ def test_valid_submission_redirects_to_the_decision(
         assert reg.workloads == ["exchange", "sharepoint"]
         assert reg.pc_count == 1200 and reg.estimated_value == 90000
         assert reg.infrastructure_maturity == "standardized"
-        assert str(reg.expected_close_date) == "2031-03-31"
+        assert str(reg.expected_close_date) == CLOSE
     page = client.get(resp.headers["Location"])
     assert page.status_code == 200 and b"Approved" in page.data
 
@@ -141,15 +147,21 @@ INVALID = [
     ("country", "", "country", "two-letter country code"),
     ("country", "USA", "country", "two-letter country code"),
     ("country", "1X", "country", "two-letter country code"),
+    ("country", "ZZ", "country", "ZZ is not an ISO 3166-1 country code"),
+    ("country", "uk", "country", "UK is not an ISO 3166-1 country code"),
     ("pc_count", "-1", "pc_count", "from 0 to 10,000,000"),
     ("pc_count", "10000001", "pc_count", "from 0 to 10,000,000"),
     ("pc_count", "lots", "pc_count", "Not a valid integer"),
     ("workloads", [], "workloads-0", "Choose at least one workload."),
     ("workloads", ["teleportation"], "workloads-0", "not a valid choice"),
     ("solution_stack", "cheapest", "solution_stack", "Not a valid choice"),
-    ("estimated_value", "-5", "estimated_value", "whole amount of 0 or more"),
+    ("estimated_value", "-5", "estimated_value", "Enter a whole amount from 0 to 2,147,483,647."),
+    ("estimated_value", "5000000000", "estimated_value", "from 0 to 2,147,483,647."),
+    ("estimated_value", "10000000001", "estimated_value", "from 0 to 2,147,483,647."),
     ("estimated_value", "1.5", "estimated_value", "Not a valid integer"),
     ("expected_close_date", "31/12/2030", "expected_close_date", "Not a valid date"),
+    ("expected_close_date", "2020-01-01", "expected_close_date", "Enter a close date from today"),
+    ("expected_close_date", "9999-12-31", "expected_close_date", "to 5 years ahead"),
     ("infrastructure_maturity", "chaotic", "infrastructure_maturity", "Not a valid choice"),
     ("notes", "x" * 4001, "notes", "at most 4,000"),
     # PostgreSQL text cannot hold NUL: both databases refuse it beside the field, unwritten.
@@ -179,9 +191,76 @@ def test_each_field_is_validated_beside_the_field(
     block = field_block(body, field_id)
     assert message in block, block
     assert 'class="error" role="alert"' in block
+    assert "Input should" not in block, "a validator's raw message reached the page"
     assert count_registrations(app) == 0
     # What the user typed is kept so only the bad field needs fixing.
     assert html.escape(VALID["customer_name"]) in body or name == "customer_name"
+
+
+def test_schema_rules_are_shown_with_the_other_field_errors(
+    app: Flask, client: FlaskClient, partner: SimpleNamespace
+) -> None:
+    login(client, partner.email)
+    bad = {**VALID, "customer_name": "A", "country": "ZZ", "expected_close_date": "2020-01-01"}
+    resp = submit(client, bad)
+    assert resp.status_code == 422
+    body = resp.get_data(as_text=True)
+    # One submission names every problem, not one more per attempt.
+    assert "between 2 and 300" in field_block(body, "customer_name")
+    assert "not an ISO 3166-1 country code" in field_block(body, "country")
+    assert "Enter a close date from today" in field_block(body, "expected_close_date")
+    assert count_registrations(app) == 0
+
+
+def test_estimated_value_has_one_limit_everywhere(
+    app: Flask, client: FlaskClient, partner: SimpleNamespace
+) -> None:
+    # The column is a 32-bit INTEGER: the form, the page and the API all stop at its top.
+    column = Registration.__table__.c.estimated_value.type  # type: ignore[attr-defined]
+    assert isinstance(column, sa.Integer) and not isinstance(column, sa.BigInteger)
+    assert MAX_ESTIMATED_VALUE == 2**31 - 1
+    schema = RegistrationCreate.model_json_schema()["properties"]["estimated_value"]
+    assert schema["anyOf"][0]["maximum"] == MAX_ESTIMATED_VALUE
+    with app.test_request_context():
+        (number_range,) = [
+            v for v in RegistrationForm.estimated_value.kwargs["validators"] if hasattr(v, "max")
+        ]
+    assert number_range.max == MAX_ESTIMATED_VALUE
+    login(client, partner.email)
+    body, _token, _nonce = open_form(client)
+    block = field_block(body, "estimated_value")
+    assert re.search(r'<input [^>]*id="estimated_value"[^>]* max="2147483647"', block), block
+    assert "up to 2,147,483,647" in block
+    resp = submit(client, {**VALID, "estimated_value": str(MAX_ESTIMATED_VALUE)})
+    assert resp.status_code == 303
+    with app.app_context():
+        stored = db.session.execute(sa.select(Registration.estimated_value)).scalar_one()
+    assert stored == MAX_ESTIMATED_VALUE
+
+
+def test_close_date_runs_from_today_to_five_years_ahead(
+    app: Flask, client: FlaskClient, partner: SimpleNamespace
+) -> None:
+    # The clock stands still so the window cannot move under the test at midnight.
+    with time_machine.travel(utcnow(), tick=False):
+        today = utcnow().date()
+        _earliest, horizon = close_date_window()
+        assert horizon.year == today.year + 5
+        login(client, partner.email)
+        body, _token, _nonce = open_form(client)
+        block = field_block(body, "expected_close_date")
+        assert f'max="{horizon.isoformat()}"' in block
+        assert "from today to 5 years ahead" in block
+        for i, close in enumerate([today, horizon]):
+            data = {**VALID, "customer_name": f"Window Co {i}", "customer_domain": f"window{i}.com"}
+            data["expected_close_date"] = str(close)
+            assert submit(client, data).status_code == 303, close
+        for close in [today - timedelta(days=2), horizon + timedelta(days=1)]:
+            resp = submit(client, {**VALID, "expected_close_date": close.isoformat()})
+            assert resp.status_code == 422, close
+            message = field_block(resp.get_data(as_text=True), "expected_close_date")
+            assert f"no later than {horizon.isoformat()}" in message
+    assert count_registrations(app) == 2
 
 
 def test_early_dotnet_flag_needs_a_value_beside_the_value_field(

@@ -3,19 +3,24 @@
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 
+from conflict.schemas import MAX_ESTIMATED_VALUE
 from models import ApiToken, OutboxMessage, Registration, User, WebhookEndpoint, utcnow
 from models.db import db
 from tests.factories import make_api_token, make_district, make_list, make_registration, make_user
 from web.passwords import hash_token
 
+# A close date the API accepts whenever the suite runs: a few months ahead.
+CLOSE = (utcnow().date() + timedelta(days=200)).isoformat()
 BODY: dict[str, Any] = {
     "customer_name": "Wayne Enterprises",
     "customer_domain": "wayneenterprises.com",
@@ -24,7 +29,7 @@ BODY: dict[str, Any] = {
     "workloads": ["exchange", "sharepoint"],
     "solution_stack": "all_microsoft",
     "estimated_value": 80_000,
-    "expected_close_date": "2031-06-30",
+    "expected_close_date": CLOSE,
     "infrastructure_maturity": "rationalized",
     "notes": "via the API",
 }
@@ -133,7 +138,7 @@ def test_submit_answers_201_with_the_decision(
     body = resp.get_json()
     assert body["status"] == "approved" and body["findings"] == [] and body["ticket_id"] is None
     assert body["partner_id"] == world.alice_partner and body["party"] == "partner"
-    assert body["expected_close_date"] == "2031-06-30"
+    assert body["expected_close_date"] == CLOSE
     assert resp.headers["Location"].endswith(f"/api/v1/registrations/{body['id']}")
     for key in BODY:
         assert body[key] == BODY[key], key
@@ -167,6 +172,14 @@ def test_named_account_conflict_carries_findings_and_ticket(
         ({"solution_stack": "cheap"}, "solution_stack"),
         ({"expected_close_date": "soon"}, "expected_close_date"),
         ({"unknown_field": 1}, "unknown_field"),
+        ({"pc_count": True}, "pc_count"),
+        ({"pc_count": False}, "pc_count"),
+        ({"estimated_value": True}, "estimated_value"),
+        ({"estimated_value": 5_000_000_000}, "estimated_value"),
+        ({"estimated_value": MAX_ESTIMATED_VALUE + 1}, "estimated_value"),
+        ({"expected_close_date": "2001-01-01"}, "expected_close_date"),
+        ({"expected_close_date": "9999-12-31"}, "expected_close_date"),
+        ({"country": "ZZ"}, "country"),
     ],
 )
 def test_invalid_bodies_are_422_with_field_messages(
@@ -176,6 +189,65 @@ def test_invalid_bodies_are_422_with_field_messages(
     err = assert_error(resp, 422, "invalid")
     assert field in err["details"]["fields"], err
     assert count(app) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"pc_count": True}, "pc_count", "not true or false"),
+        ({"estimated_value": False}, "estimated_value", "not true or false"),
+        ({"expected_close_date": "2001-01-01"}, "expected_close_date", "from today to 5 years"),
+        ({"expected_close_date": "9999-12-31"}, "expected_close_date", "no later than"),
+        ({"country": "ZZ"}, "country", "ZZ is not an ISO 3166-1 country code"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/v1/registrations", "/api/v1/conflict-check"])
+def test_refusals_say_what_is_wrong_with_the_field(
+    app: Flask,
+    client: FlaskClient,
+    world: SimpleNamespace,
+    path: str,
+    change: dict[str, Any],
+    field: str,
+    message: str,
+) -> None:
+    resp = client.post(path, json={**BODY, **change}, headers=auth(world.alice))
+    err = assert_error(resp, 422, "invalid")
+    assert message in err["details"]["fields"][field], err
+    assert count(app) == 0
+
+
+def test_numbers_keep_their_lax_reading_but_booleans_are_refused(
+    client: FlaskClient, world: SimpleNamespace
+) -> None:
+    # Text holding a whole number is read as that number, as before; true is not a number.
+    data = {**BODY, "pc_count": "1200", "estimated_value": str(MAX_ESTIMATED_VALUE)}
+    resp = client.post("/api/v1/registrations", json=data, headers=auth(world.alice))
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert (body["pc_count"], body["estimated_value"]) == (1200, MAX_ESTIMATED_VALUE)
+    shown = client.get(resp.headers["Location"], headers=auth(world.alice)).get_json()
+    assert shown["estimated_value"] == MAX_ESTIMATED_VALUE
+    refused = client.post(
+        "/api/v1/registrations", json={**BODY, "pc_count": True}, headers=auth(world.alice)
+    )
+    assert_error(refused, 422, "invalid")
+
+
+def test_close_date_window_and_lowercase_country_codes(
+    client: FlaskClient, world: SimpleNamespace
+) -> None:
+    with time_machine.travel(utcnow(), tick=False):
+        today = utcnow().date()
+        for i, close in enumerate([today, today + timedelta(days=4 * 365)]):
+            data = {**BODY, "customer_name": f"Window Co {i}", "customer_domain": None}
+            data.update(expected_close_date=close.isoformat(), country="gb")
+            resp = client.post("/api/v1/registrations", json=data, headers=auth(world.alice))
+            assert resp.status_code == 201, resp.get_data(as_text=True)
+            assert resp.get_json()["country"] == "GB"
+        late = {**BODY, "expected_close_date": (today - timedelta(days=2)).isoformat()}
+        resp = client.post("/api/v1/registrations", json=late, headers=auth(world.alice))
+        assert "expected_close_date" in assert_error(resp, 422)["details"]["fields"]
 
 
 @pytest.mark.parametrize(

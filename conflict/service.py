@@ -18,6 +18,7 @@ from conflict.normalize import name_key, normalize_domain
 from conflict.schemas import RegistrationCreate
 from conflict.types import (
     PAIRWISE_RULES,
+    WORKLOAD_LABELS,
     AccountMatch,
     AccountMatcher,
     Decision,
@@ -294,6 +295,27 @@ def _check_district(sess: Session, district: str | None) -> None:
         raise SubmissionError(f"Unknown district {district!r}.", "district")
 
 
+def refuse_own_duplicate(
+    engagements: Sequence[Engagement], *, party: str, partner_id: int | None, workloads: Any
+) -> None:
+    """Refuse registering again what the submitter's own organisation already holds."""
+    wanted = frozenset(workloads)
+    for held in engagements:
+        shared = held.workloads & wanted
+        if held.party != party or held.partner_id != partner_id or not shared:
+            continue
+        # A second registration would restart the lifetime (sidestepping the one extension)
+        # and, on a named or contested customer, open a second ticket for the same question.
+        covered = ", ".join(WORKLOAD_LABELS.get(w, w) for w in sorted(shared))
+        raise SubmissionError(
+            f"Your organisation already holds registration #{held.registration_id} for this "
+            f"customer covering {covered} ({held.status.replace('_', ' ')}). Work on that "
+            "registration, and ask for an extension there if it is running out, instead of "
+            "registering the deal again.",
+            "customer_name",
+        )
+
+
 def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -> Decision:
     """Return the decision a registration would get now, storing nothing."""
     party = resolve_party(data, user)
@@ -301,6 +323,12 @@ def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -
     key, domain = _customer_keys(data)
     policy = conflict_policy(active_policy(sess))
     engagements = load_engagements(sess, key=key, domain=domain)
+    refuse_own_duplicate(
+        engagements,
+        party=party,
+        partner_id=user.partner_id if party == "partner" else None,
+        workloads=data.workloads,
+    )
     facts = _facts(data, party=party, partner_id=user.partner_id, submitted_at=utcnow())
     return rules.evaluate(facts, _matcher(sess), engagements, policy)
 
@@ -400,10 +428,22 @@ def submit_registration(
     policy = conflict_policy(policy_row)
     now = utcnow()
     engagements = load_engagements(sess, key=key, domain=domain)
+    partner_id = user.partner_id if party == "partner" else None
+    try:
+        # Inside the customer's lock, so two copies sent side by side cannot both pass.
+        refuse_own_duplicate(
+            engagements, party=party, partner_id=partner_id, workloads=data.workloads
+        )
+    except SubmissionError:
+        # The copy held may be this very request, sent again while it was being stored: the
+        # key's look-up above ran before that one committed. Answer it as the replay it is.
+        earlier = find_by_idempotency_key(sess, user, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return SubmitResult(earlier, None, [], created=False)
     # Read before any row is added, so the webhook messages this submission causes are written
     # with its other messages in one flush instead of forcing one of their own.
     enabled_endpoints(sess)
-    partner_id = user.partner_id if party == "partner" else None
     facts = _facts(data, party=party, partner_id=partner_id, submitted_at=now)
     decision = rules.evaluate(facts, matcher, engagements, policy)
     named = next((f for f in decision.findings if f.rule == rules.NAMED_ACCOUNT), None)
@@ -623,10 +663,33 @@ def registrations_json(
             .order_by(Ticket.id)
         ).all():
             tickets[reg_id].append((tid, status))
+        if viewer is not None and viewer.role == "mcs":
+            _keep_what_mcs_may_see(sess, regs, viewer, findings, tickets)
     return [
         _registration_body(r, findings.get(r.id or 0, []), tickets.get(r.id or 0, []), viewer)
         for r in regs
     ]
+
+
+def _keep_what_mcs_may_see(
+    sess: Session,
+    regs: Sequence[Registration],
+    viewer: User,
+    findings: dict[int, list[ConflictFinding]],
+    tickets: dict[int, list[tuple[int, str]]],
+) -> None:
+    """Narrow a partner's registration, seen by MCS through a conflict, to that conflict."""
+    from escalation.service import visible_to
+
+    looked_in = [r.id for r in regs if r.id is not None and r.party != "mcs"]
+    if not looked_in:
+        return
+    rows = sess.execute(sa.select(Ticket).where(Ticket.registration_id.in_(looked_in))).scalars()
+    shown = {t.id for t in rows if visible_to(viewer, t)}
+    for reg_id in looked_in:
+        # The partner's conflicts with other partners, and its own findings, are not MCS's.
+        findings[reg_id] = [f for f in findings[reg_id] if f.ticket_id in shown]
+        tickets[reg_id] = [(tid, status) for tid, status in tickets[reg_id] if tid in shown]
 
 
 def registration_json(

@@ -412,8 +412,31 @@ def test_unique_constraint_backstop_redirects_to_the_winner(
     _, token, nonce = open_form(client)
     data = {**VALID, "csrf_token": token, "nonce": nonce}
     first = client.post(FORM, data=data)
-    # The service's own look-up misses, as when two posts pass it at the same moment.
+    # The service's own look-up misses, as when two posts pass it at the same moment; the copy
+    # covers other workloads, so only the nonce's unique constraint stands in its way.
     monkeypatch.setattr(conflict.service, "find_by_idempotency_key", lambda *a: None)
+    second = client.post(FORM, data={**data, "workloads": ["azure"]})
+    assert second.status_code == 303
+    assert second.headers["Location"] == first.headers["Location"]
+    assert count_registrations(app) == 1
+
+
+def test_a_repeated_post_that_waited_for_the_customer_lock_shows_the_first(
+    app: Flask, client: FlaskClient, partner: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import conflict.service
+
+    login(client, partner.email)
+    _, token, nonce = open_form(client)
+    data = {**VALID, "csrf_token": token, "nonce": nonce}
+    first = client.post(FORM, data=data)
+    # The copy's first look-up ran before the original committed; inside the customer's lock
+    # it finds the original as a deal its organisation holds, and that is this very post.
+    real = conflict.service.find_by_idempotency_key
+    misses = iter([None])
+    monkeypatch.setattr(
+        conflict.service, "find_by_idempotency_key", lambda *a: next(misses, None) or real(*a)
+    )
     second = client.post(FORM, data=data)
     assert second.status_code == 303
     assert second.headers["Location"] == first.headers["Location"]

@@ -484,16 +484,72 @@ def test_unique_constraint_backstop_turns_a_lost_race_into_a_replay(
     first = client.post("/api/v1/registrations", json=BODY, headers=headers)
     assert first.status_code == 201
     # Make every look-up before the insert miss, as when two requests pass it at the same time.
-    real = conflict.service.find_by_idempotency_key
-    misses = iter([None, None])
+    # The copy covers other workloads, so only the key's unique constraint stands in its way.
     monkeypatch.setattr(conflict.service, "find_by_idempotency_key", lambda *a: None)
+    again = client.post(
+        "/api/v1/registrations", json={**BODY, "workloads": ["azure"]}, headers=headers
+    )
+    assert again.status_code == 409, again.get_data(as_text=True)
+    assert again.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert again.get_json()["error"]["details"]["registration_id"] == first.get_json()["id"]
+    assert count(app) == 1
+
+
+def test_a_copy_that_waited_for_the_customer_lock_is_answered_as_a_replay(
+    app: Flask, client: FlaskClient, world: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import conflict.service
+
+    headers = auth(world.alice, **{"Idempotency-Key": "waited"})
+    first = client.post("/api/v1/registrations", json=BODY, headers=headers)
+    assert first.status_code == 201
+    # The copy's first look-up ran before the original committed; inside the lock it finds
+    # the original as a registration it already holds, and that is this very request.
+    real = conflict.service.find_by_idempotency_key
+    misses = iter([None])
     monkeypatch.setattr(
-        conflict.api, "find_by_idempotency_key", lambda *a: next(misses, None) or real(*a)
+        conflict.service, "find_by_idempotency_key", lambda *a: next(misses, None) or real(*a)
     )
     again = client.post("/api/v1/registrations", json=BODY, headers=headers)
-    assert again.status_code == 200
+    assert again.status_code == 200, again.get_data(as_text=True)
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json()["id"] == first.get_json()["id"]
     assert count(app) == 1
+
+
+def test_registering_again_what_the_organisation_holds_is_refused(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    first = client.post("/api/v1/registrations", json=BODY, headers=auth(world.alice))
+    assert first.status_code == 201
+    reg_id = first.get_json()["id"]
+    again = client.post(
+        "/api/v1/registrations",
+        json={**BODY, "customer_domain": None, "workloads": ["sharepoint", "azure"]},
+        headers=auth(world.alice),
+    )
+    assert again.status_code == 422
+    error = again.get_json()["error"]
+    assert f"already holds registration #{reg_id}" in error["message"]
+    assert "SharePoint" in error["message"] and "extension" in error["message"]
+    assert error["details"]["fields"] == {"customer_name": error["message"]}
+    assert count(app) == 1
+    # Other workloads, or another partner's registration, are no copy.
+    other_work = {**BODY, "workloads": ["azure"]}
+    assert client.post("/api/v1/registrations", json=other_work, headers=auth(world.alice))
+    assert (
+        client.post("/api/v1/registrations", json=BODY, headers=auth(world.bob)).status_code == 201
+    )
+    # Once the registration is withdrawn, the deal may be registered afresh.
+    with app.app_context():
+        from conflict.service import withdraw_registration
+
+        reg = db.session.get(Registration, reg_id)
+        alice = db.session.get(User, world.alice_id)
+        withdraw_registration(db.session, reg, user=alice, reason="The customer paused it.")
+        db.session.commit()
+    fresh = client.post("/api/v1/registrations", json=BODY, headers=auth(world.alice))
+    assert fresh.status_code == 201, fresh.get_data(as_text=True)
 
 
 # What a submission costs ---------------------------------------------------------------------
@@ -536,7 +592,7 @@ def test_a_submission_runs_a_bounded_number_of_statements(
     app: Flask, client: FlaskClient, world: SimpleNamespace
 ) -> None:
     # The first call builds the list's match index and stamps the token's last use.
-    warm = {**BODY, "customer_name": "Acme Warm-up Holdings"}
+    warm = {**BODY, "customer_name": "Acme Warm-up Holdings", "customer_domain": "acme-warm.com"}
     assert client.post("/api/v1/registrations", json=warm, headers=auth(world.alice)).status_code
     with statements(app) as plain:
         resp = client.post("/api/v1/registrations", json=BODY, headers=auth(world.alice))

@@ -67,9 +67,13 @@ def test_killed_worker_leaves_nothing_half_made(
     with gunicorn_server(database_url, tmp_path, workers=2, env=env) as server:
 
         def client(i: int) -> None:
-            while not stop.is_set():
+            # Each partner registers each customer once (registering a deal it already holds
+            # is refused); every partner goes through the same customers, so they conflict.
+            for j in itertools.count():
+                if stop.is_set():
+                    return
                 n = next(counter)
-                key, customer = f"crash-{n}", f"Crash Customer {n % 5}"
+                key, customer = f"crash-{n}", f"Crash Customer {j}"
                 with lock:
                     submitted[key] = (i, customer)
                 outcome = _submit(server.url, partners.tokens[i], key, customer)

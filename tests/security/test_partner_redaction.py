@@ -220,6 +220,34 @@ def test_mcs_sees_nothing_of_a_conflict_between_partners(
     assert client.get("/api/v1/tickets", headers=headers).get_json()["items"] == []
 
 
+def test_mcs_reading_a_partner_deal_through_its_conflict_sees_only_that_conflict(
+    app: Flask, client: FlaskClient, overlap: SimpleNamespace
+) -> None:
+    headers = {"Authorization": f"Bearer {overlap.tokens[overlap.mcs]}"}
+    engagement = client.post(
+        "/api/v1/registrations",
+        headers=headers,
+        json={
+            "customer_name": "Contoso",
+            "district": "northeast",
+            "pc_count": 9000,
+            "workloads": ["azure"],
+        },
+    )
+    assert engagement.status_code == 201, engagement.get_data(as_text=True)
+    assert engagement.get_json()["status"] == "in_conflict"
+    resp = client.get(f"/api/v1/registrations/{overlap.beta_reg}", headers=headers)
+    # MCS may read the partner's deal it is in conflict with, and only that conflict.
+    assert resp.status_code == 200
+    body = resp.get_json()
+    # Beta's conflict with Alpha is between partners: neither its finding nor its ticket shows.
+    assert overlap.ticket not in body["ticket_ids"]
+    assert all(f["rule"] != "PARTNER_OVERLAP" for f in body["findings"]), body["findings"]
+    assert "Alpha" not in json.dumps(body) and str(overlap.alpha_reg) not in json.dumps(
+        body["findings"]
+    )
+
+
 def test_mails_to_the_partners_name_no_registration_of_the_other_side(
     app: Flask, overlap: SimpleNamespace
 ) -> None:

@@ -87,9 +87,13 @@ def test_outage_fails_fast_and_loses_nothing(app: Flask, database_url: str, tmp_
         ) as server:
 
             def client(i: int) -> None:
-                while not stop.is_set():
+                # Each partner registers each customer once (registering a deal it already
+                # holds is refused); all partners go through the same customers.
+                for j in itertools.count():
+                    if stop.is_set():
+                        return
                     n = next(counter)
-                    key, customer = f"outage-{n}", f"Outage Customer {n % 7}"
+                    key, customer = f"outage-{n}", f"Outage Customer {j}"
                     with lock:
                         customers[key] = (i, customer)
                     attempt = _post(server.url, partners.tokens[i], key, customer)

@@ -73,18 +73,17 @@ bp = Blueprint("conflict", __name__)
 PAGE_SIZE = 50
 STAFF_ROLES = frozenset({"reviewer", "admin"})
 OUTCOME_WORDS: dict[str, str] = {
+    # Shown after the status badge, so none of them repeats the status itself.
     "submitted": "Received; the decision is pending.",
-    "approved": "Approved: the registration is yours until it expires.",
+    "approved": "The registration is yours until it expires.",
     "in_conflict": (
-        "In conflict: a channel manager decides who leads. Each finding below says why; the "
-        "ticket's timeline shows the progress."
+        "A channel manager decides who leads. Each finding below says why; the ticket's "
+        "timeline shows the progress."
     ),
-    "in_exception_review": (
-        "In exception review: reviewers decide whether the direct arm may engage as an exception."
-    ),
-    "rejected": "Rejected.",
-    "expired": "Expired: the registration's lifetime ran out.",
-    "withdrawn": "Withdrawn.",
+    "in_exception_review": ("Reviewers decide whether the direct arm may engage as an exception."),
+    "rejected": "This registration does not go ahead.",
+    "expired": "The registration's lifetime ran out.",
+    "withdrawn": "It was taken back.",
 }
 # Spreadsheets run cells that start with these as formulas.
 CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

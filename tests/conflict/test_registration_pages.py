@@ -97,7 +97,7 @@ def test_approved_decision_shows_the_expiry(
     page = client.get(f"/registrations/{reg_id}", follow_redirects=True)
     body = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "Approved: the registration is yours until it expires." in body
+    assert "The registration is yours until it expires." in body
     assert "No rule of engagement applies" in body
     with app.app_context():
         reg = db.session.get(Registration, reg_id)
@@ -131,7 +131,7 @@ def test_conflict_decision_explains_findings_and_shows_the_public_timeline(
         db.session.commit()
         ticket_id = ticket.id
     body = client.get(f"/registrations/{reg_id}").get_data(as_text=True)
-    assert "In conflict: a channel manager decides who leads." in body
+    assert "A channel manager decides who leads." in body
     assert "Named account" in body
     assert "Caterpillar Inc." in body and "by web domain" in body
     assert f'href="/tickets/{ticket_id}"' in body
@@ -167,7 +167,7 @@ def test_rejected_decision_gives_the_reason(
     login(client, world.mcs)
     reg_id = register(client, customer_name="Tiny Bakery", pc_count="40")
     body = client.get(f"/registrations/{reg_id}").get_data(as_text=True)
-    assert "Rejected." in body and "Why:" in body
+    assert "This registration does not go ahead." in body and "Why:" in body
     assert "Outside the MCS space" in body
     assert "4,000" in body  # the reason quotes the threshold
     assert "Withdraw registration" not in body  # a rejected registration is closed
@@ -604,3 +604,37 @@ def test_a_reviewer_sees_only_the_tickets_of_their_territory(
         f'href="/tickets/{near_id}"' in near_body and f'href="/tickets/{away_id}"' not in near_body
     )
     assert f'href="/tickets/{away_id}"' in far_body and f'href="/tickets/{near_id}"' not in far_body
+
+
+def test_a_deal_settled_by_a_later_registrations_ticket_says_why(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    """Rejected by the decision on MCS's ticket: the reason shows, the old expiry does not."""
+    from escalation.service import decide
+    from models import User
+
+    login(client, world.alice)
+    reg_id = register(
+        client, customer_name="Qwerty Big Corp", pc_count="9000", district="northeast"
+    )
+    seller = app.test_client()
+    login(seller, world.mcs)
+    register(seller, customer_name="Qwerty Big Corp", pc_count="9000", district="northeast")
+    rationale = "MCS has run this customer's server estate for years."
+    with app.app_context():
+        ticket = db.session.execute(
+            sa.select(Ticket).where(Ticket.other_registration_id == reg_id)
+        ).scalar_one()
+        reviewer = db.session.execute(
+            sa.select(User).where(User.email == world.reviewer)
+        ).scalar_one()
+        decide(db.session, ticket, actor=reviewer, resolution="mcs_leads", rationale=rationale)
+        db.session.commit()
+        assert db.session.get(Registration, reg_id).status == "rejected"  # type: ignore[union-attr]
+        ticket_id = ticket.id
+    text = re.sub(r"\s+", " ", html.unescape(client.get(f"/registrations/{reg_id}").get_data(True)))
+    assert "This registration does not go ahead." in text
+    assert "Rejected Rejected" not in text
+    assert f"Ticket {ticket_id} decided MCS leads: {rationale}" in text
+    assert "A later registration on this customer raised the conflict" in text
+    assert "Expires" not in text

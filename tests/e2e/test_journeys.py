@@ -93,7 +93,7 @@ def test_partner_registers_a_named_account_and_sees_the_conflict(
         f"Registration {reg_id} for Pfizer Inc. was submitted."
     )
     decision = page.locator("section.decision")
-    expect(decision).to_contain_text("In conflict: a channel manager decides who leads.")
+    expect(decision).to_contain_text("A channel manager decides who leads.")
     finding = page.locator(".finding").first
     expect(finding.get_by_role("heading")).to_have_text("Named account")
     expect(finding).to_contain_text(
@@ -206,7 +206,7 @@ def test_reviewer_decides_a_joint_engagement_and_the_partner_is_told(
     # A joint engagement lets the partner go ahead alongside MCS.
     assert _registration(app, reg_id).status == "approved"
     expect(partner_page.locator(".decision-line")).to_contain_text(
-        "Approved: the registration is yours until it expires."
+        "The registration is yours until it expires."
     )
     partner_page.goto(f"{base}/tickets/{ticket_id}")
     expect(partner_page.locator("section[aria-labelledby='decision-h']")).to_contain_text(rationale)
@@ -243,7 +243,7 @@ def test_mcs_exception_is_routed_then_escalated_when_its_sla_passes(
     page.wait_for_url(REG_URL)
     reg_id = _id_from(page.url, REG_URL)
     decision = page.locator("section.decision")
-    expect(decision).to_contain_text("In exception review: reviewers decide whether the direct arm")
+    expect(decision).to_contain_text("Reviewers decide whether the direct arm")
     expect(page.locator(".finding h3")).to_contain_text(["Early .NET exception"])
     ticket_link = decision.get_by_role("link", name=re.compile(r"^ticket \d+$"))
     ticket_id = int((ticket_link.text_content() or "").split()[-1])

@@ -73,25 +73,25 @@ class LineErrorOut(BaseModel):
     message: str
 
 
-class ErrorDetails(BaseModel):
+class ListErrorDetails(BaseModel):
     """Details of an error; a refused file lists every bad line."""
 
     errors: list[LineErrorOut] = []
     fields: dict[str, str] = {}
 
 
-class ErrorBody(BaseModel):
+class ListErrorBody(BaseModel):
     """The error object."""
 
     code: str
     message: str
-    details: ErrorDetails | dict[str, Any]
+    details: ListErrorDetails | dict[str, Any]
 
 
-class ErrorOut(BaseModel):
+class ListErrorOut(BaseModel):
     """The API's error envelope."""
 
-    error: ErrorBody
+    error: ListErrorBody
 
 
 def version_json(version: NamedAccountList) -> dict[str, Any]:
@@ -102,7 +102,9 @@ def version_json(version: NamedAccountList) -> dict[str, Any]:
 @api.get("/named-account-lists")
 @validate(
     query=ListQuery,
-    resp=Response(HTTP_200=ListPage, HTTP_403=ErrorOut, HTTP_404=ErrorOut, HTTP_422=ErrorOut),
+    resp=Response(
+        HTTP_200=ListPage, HTTP_403=ListErrorOut, HTTP_404=ListErrorOut, HTTP_422=ListErrorOut
+    ),
     tags=["named-account lists"],
 )
 def list_versions() -> Any:
@@ -137,10 +139,10 @@ def _upload_body() -> tuple[bytes | None, str | None]:
     resp=Response(
         HTTP_200=UploadOut,
         HTTP_201=UploadOut,
-        HTTP_400=ErrorOut,
-        HTTP_403=ErrorOut,
-        HTTP_404=ErrorOut,
-        HTTP_422=ErrorOut,
+        HTTP_400=ListErrorOut,
+        HTTP_403=ListErrorOut,
+        HTTP_404=ListErrorOut,
+        HTTP_422=ListErrorOut,
     ),
     tags=["named-account lists"],
 )

@@ -25,7 +25,7 @@ from web.evidence import own_registration_ids, partner_evidence, partner_message
 # --- schemas ------------------------------------------------------------------------------
 
 
-class FindingOut(BaseModel):
+class TicketFindingOut(BaseModel):
     """A finding with the evidence behind it."""
 
     id: int
@@ -107,7 +107,7 @@ class TicketOut(BaseModel):
     decided_at: datetime | None = None
     list_version_id: int | None = None
     policy_version_id: int | None = None
-    findings: list[FindingOut] = Field(default_factory=list)
+    findings: list[TicketFindingOut] = Field(default_factory=list)
     timeline: list[EventOut] = Field(default_factory=list)
 
 
@@ -191,7 +191,7 @@ def _serialise(tickets: list[Ticket], user: User) -> list[TicketOut]:
         for tid, own in sides.items()
         if own
     }
-    findings: dict[int, list[FindingOut]] = {i: [] for i in ids}
+    findings: dict[int, list[TicketFindingOut]] = {i: [] for i in ids}
     bodies: dict[int, dict[str, str]] = {i: {} for i in ids}
     for f in sess.execute(
         sa.select(ConflictFinding)
@@ -208,7 +208,7 @@ def _serialise(tickets: list[Ticket], user: User) -> list[TicketOut]:
             if message != f.message:
                 bodies.setdefault(tid, {})[f.message] = message
         findings.setdefault(tid, []).append(
-            FindingOut(
+            TicketFindingOut(
                 id=f.id,
                 rule=f.rule,
                 severity=f.severity,

@@ -55,6 +55,17 @@ def _error_shape(req: Any, resp: Any, req_validation_error: Any, instance: Any, 
     resp.mimetype = "application/json"
 
 
+def _schema_name(model: Any) -> str:
+    # Plain model names ("RegistrationOut"), not spectree's default of a name and a hash of its
+    # module: clients generated from the document get readable types. Names are kept unique
+    # across the API's modules (a test checks), so no two models share one.
+    return str(getattr(model, "__name__", model))
+
+
+def _nested_schema_name(_parent: str, child: str) -> str:
+    return child
+
+
 spec = SpecTree(
     "flask",
     title="ChannelGuard API",
@@ -63,6 +74,8 @@ spec = SpecTree(
     # the document is served at /api/v1/openapi.json by the route below.
     path="apidoc",
     filename="openapi.json",
+    naming_strategy=_schema_name,
+    nested_naming_strategy=_nested_schema_name,
     page_templates={},
     mode="strict",
     before=_error_shape,

@@ -142,6 +142,36 @@ def test_list_cursor_beyond_range_is_refused_as_documented(app: Flask, api_world
     assert resp.status_code in (200, 422), resp.status_code
 
 
+def test_schema_names_are_plain_and_name_one_model_each(app: Flask) -> None:
+    """Components read as model names; no two of the API's models could share one."""
+    import importlib
+    import inspect
+
+    from pydantic import BaseModel
+
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    names = set(doc["components"]["schemas"])
+    assert {"RegistrationCreate", "RegistrationOut", "ErrorOut", "TicketOut"} <= names
+    assert not [n for n in names if "." in n], names
+    seen: dict[str, str] = {}
+    for module_name in (
+        "web.api_base",
+        "conflict.schemas",
+        "conflict.api",
+        "conflict.list_api",
+        "escalation.api",
+    ):
+        module = importlib.import_module(module_name)
+        for name, obj in vars(module).items():
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseModel)
+                and obj.__module__ == module_name
+            ):
+                where = f"{module_name}.{name}"
+                assert seen.setdefault(obj.__name__, where) == where, (seen[obj.__name__], where)
+
+
 def test_json_answers_declare_their_exact_length(app: Flask, api_world: World) -> None:
     """Errors and listings a view builds itself carry the Content-Length of what is sent."""
     auth = {"Authorization": f"Bearer {api_world.tokens['admin']}"}

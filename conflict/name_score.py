@@ -182,7 +182,15 @@ def score_names(
             reasons.append("differs only by descriptive words")
         elif shared >= _MIN_SHARED_WEIGHT and added <= 2 and not typos:
             score = _CONTAINED_OTHER_SCORE
-            reasons.append("one name contains the other")
+            # When both names have a word of their own, one of them is generic ("Group"): say
+            # so, since "API Widgets" does not contain "APi Group" as written.
+            generic = [cand[j] for j in missing if j in c_weak] + [
+                query[i] for i in extra if i in q_weak
+            ]
+            if missing and extra and generic:
+                reasons.append("one name contains the other apart from " + ", ".join(generic))
+            else:
+                reasons.append("one name contains the other")
         else:
             score = min(score, _CONTAINED_OTHER_SCORE)
     if distinctive_added and score > _CONTAINED_OTHER_SCORE:

@@ -65,6 +65,7 @@ from conflict.types import (
     Outcome,
     Policy,
     Severity,
+    score_text,
 )
 
 __all__ = [
@@ -160,7 +161,7 @@ def _workloads(workloads: Iterable[str]) -> str:
 
 def _how(match: AccountMatch) -> str:
     method = METHOD_WORDS.get(match.method, str(match.method))
-    return f"{method} (score {match.score:.1f} of 100)"
+    return f"{method} (score {score_text(match.score)} of 100)"
 
 
 def _account_label(match: AccountMatch) -> str:

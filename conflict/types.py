@@ -33,6 +33,13 @@ WORKLOAD_LABELS: dict[str, str] = {
     "azure": "Azure",
     "dynamics": "Dynamics",
 }
+
+
+def score_text(score: float) -> str:
+    """Write a match score as people read it: "94.3", and "100" rather than "100.0"."""
+    return f"{score:.1f}".removesuffix(".0")
+
+
 # One short title per rule code, for headings, ticket titles and e-mails alike.
 RULE_TITLES: dict[str, str] = {
     "NAMED_ACCOUNT": "Named account",

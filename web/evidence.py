@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from conflict.service import partner_safe_evidence
-from conflict.types import METHOD_WORDS, RULE_TITLES, WORKLOAD_LABELS
+from conflict.types import METHOD_WORDS, RULE_TITLES, WORKLOAD_LABELS, score_text
 from models import ConflictFinding, Ticket, User
 from web.district_names import district_name
 from web.templating import format_money, label
@@ -73,7 +73,7 @@ def _account_line(match: Mapping[str, Any]) -> str:
         method = str(match["method"])
         line += f", matched {METHOD_WORDS.get(method, method)}"
     if match.get("score") is not None:
-        line += f", score {float(match['score']):.1f} of 100"
+        line += f", score {score_text(float(match['score']))} of 100"
     return line
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Flask
 from flask_login import current_user
 
-from conflict.types import WORKLOAD_LABELS
+from conflict.types import WORKLOAD_LABELS, score_text
 from escalation.states import RESOLUTION_LABELS
 from web.district_names import district_name
 
@@ -91,6 +91,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["dt"] = format_dt
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["wait"] = format_wait
+    app.jinja_env.filters["score"] = score_text
     app.jinja_env.filters["label"] = label
     # Imported here: the evidence lines are built with this module's label and money formats.
     from web.evidence import evidence_rows

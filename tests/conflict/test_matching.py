@@ -167,6 +167,17 @@ def test_uncertain_matches_are_returned_for_review(index: AccountIndex) -> None:
     assert "one name contains the other" in found[0].reasons
 
 
+def test_containment_with_a_generic_word_on_one_side_says_so() -> None:
+    listed = AccountIndex.build([Account(id=1, account_id="A1", name="APi Group Corp")], 1)
+    (found,) = listed.match("API Widgets Ltd")
+    assert not found.confident
+    # Neither name contains the other as written: "Group" is set aside, and the reason says it.
+    assert "one name contains the other apart from group" in found.reasons
+    assert "one name contains the other" not in found.reasons
+    (plain,) = listed.match("APi Group Widgets")
+    assert "one name contains the other" in plain.reasons
+
+
 def test_contradicting_domain_blocks_confidence(index: AccountIndex) -> None:
     found = best(index.match("Microsoft Corp", "contoso.com"))
     assert found.account.id == 1 and found.method is MatchMethod.EXACT and not found.confident

@@ -638,3 +638,14 @@ def test_a_deal_settled_by_a_later_registrations_ticket_says_why(
     assert f"Ticket {ticket_id} decided MCS leads: {rationale}" in text
     assert "A later registration on this customer raised the conflict" in text
     assert "Expires" not in text
+
+
+def test_a_possible_match_is_not_called_the_named_account(
+    app: Flask, client: FlaskClient, world: SimpleNamespace
+) -> None:
+    login(client, world.alice)
+    reg_id = register(client, customer_name="Caterpillar Daycare")
+    text = re.sub(r"\s+", " ", html.unescape(client.get(f"/registrations/{reg_id}").get_data(True)))
+    assert "Possibly the named account: Caterpillar Inc." in text
+    assert "(score 87 of 100); a channel manager checks whether it is the same company." in text
+    assert "Named account: Caterpillar" not in text

@@ -215,9 +215,9 @@ def test_a_recheck_does_not_overlap_with_itself() -> None:
 @pytest.mark.parametrize(
     ("method", "score", "words"),
     [
-        (MatchMethod.DOMAIN, 100.0, "by web domain (score 100.0 of 100)"),
-        (MatchMethod.EXACT, 100.0, "by exact name (score 100.0 of 100)"),
-        (MatchMethod.ALIAS, 100.0, "by a name listed as an alias (score 100.0 of 100)"),
+        (MatchMethod.DOMAIN, 100.0, "by web domain (score 100 of 100)"),
+        (MatchMethod.EXACT, 100.0, "by exact name (score 100 of 100)"),
+        (MatchMethod.ALIAS, 100.0, "by a name listed as an alias (score 100 of 100)"),
         (MatchMethod.FUZZY, 94.26, "by name similarity (score 94.3 of 100)"),
     ],
 )
@@ -261,7 +261,7 @@ def test_uncertain_match_asks_for_review_and_opens_a_conflict() -> None:
         88.04,
     )
     assert finding.district == "Pacific Northwest"
-    assert "score 88.0 of 100" in finding.message
+    assert "score 88 of 100" in finding.message
     assert "below the 92.0 needed" in finding.message
 
 

@@ -75,7 +75,7 @@ def init_app(app: Flask) -> None:
         resp.headers.setdefault("Referrer-Policy", "same-origin")
         resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         if request.endpoint != "static" and (
-            "_user_id" in session or "Authorization" in request.headers
+            "Authorization" in request.headers or "_user_id" in session
         ):
             # What a signed-in person sees is theirs alone: after signing out on a shared
             # computer, Back or the history must not bring it up again from the cache.

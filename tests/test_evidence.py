@@ -66,3 +66,9 @@ def test_values_are_formatted_for_people() -> None:
 
 def test_no_evidence_is_no_lines() -> None:
     assert evidence_rows(None) == [] and evidence_rows({}) == []
+
+
+def test_scores_read_without_a_needless_decimal() -> None:
+    rows = dict(evidence_rows({"match_score_needed": 92.0, "review_score": 84.25}))
+    assert rows["Score needed to count as the account"] == "92"
+    assert "84.2" in rows.values()

@@ -94,6 +94,8 @@ def _value(key: str, value: Any) -> str:
         return format_money(int(value))
     if key in COUNT_KEYS and isinstance(value, int):
         return f"{value:,}"
+    if "score" in key and isinstance(value, int | float):
+        return score_text(float(value))
     if key == "district" and isinstance(value, str):
         return district_name(value)
     if key in VOCABULARY_KEYS and isinstance(value, str):

@@ -4,15 +4,13 @@ import json
 from types import SimpleNamespace
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from conflict.schemas import RegistrationCreate
 from conflict.service import SubmissionError, submit_registration, withdraw_registration
-from models import Registration
 from models.db import db
-from tests.conflict.test_registration_form import VALID, field_block, submit
+from tests.conflict.test_registration_form import VALID, count_registrations, field_block, submit
 from tests.factories import csrf_from, login, make_district, make_list, make_user
 
 
@@ -26,11 +24,6 @@ def people(app: Flask) -> SimpleNamespace:
         colleague = make_user("partner", partner_id=alice.partner_id)
         db.session.commit()
         return SimpleNamespace(alice=alice.email, colleague=colleague.email)
-
-
-def _count(app: Flask) -> int:
-    with app.app_context():
-        return db.session.execute(sa.select(sa.func.count()).select_from(Registration)).scalar_one()
 
 
 def test_a_colleague_registering_the_same_deal_is_told_beside_the_customer(
@@ -47,7 +40,7 @@ def test_a_colleague_registering_the_same_deal_is_told_beside_the_customer(
     assert again.status_code == 422
     block = field_block(again.get_data(as_text=True), "customer_name")
     assert f"already holds registration #{reg_id}" in block and "Exchange" in block
-    assert _count(app) == 1
+    assert count_registrations(app) == 1
 
     # The live check says the same before the colleague submits.
     token = csrf_from(client.get("/registrations/new").get_data(as_text=True))

@@ -48,7 +48,7 @@ A finding's ``district`` is where its ticket goes: the matched account's distric
 ``NAMED_ACCOUNT`` and ``NEEDS_REVIEW``, the registration's own district for the other rules.
 """
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -530,6 +530,35 @@ def _partner_overlap_finding(facts: Facts, other: Engagement, shared: frozenset[
             "other_status": other.status,
         },
     )
+
+
+# The priority reasons the partner-overlap rule records, as the clause its sentence uses.
+_LEAD_BECAUSE: dict[str, tuple[str, str]] = {
+    # (when the other partner's registration leads, when the reader's leads)
+    "all-Microsoft stack": (
+        "it offers an all-Microsoft stack and yours does not",
+        "it offers an all-Microsoft stack and the other partner's does not",
+    ),
+    "earlier submission": ("it was submitted earlier", "it was submitted earlier"),
+}
+
+
+def other_side_message(evidence: Mapping[str, object] | None, customer_name: str) -> str:
+    """Return a partner-overlap sentence for the partner whose registration did not raise it."""
+    evidence = evidence or {}
+    listed = evidence.get("overlapping_workloads")
+    workloads = [str(w) for w in listed] if isinstance(listed, list | tuple) else []
+    text = (
+        f"Another partner also holds an active registration for {customer_name} covering "
+        f"{_workloads(workloads) or 'the same workloads'}, which your registration covers too."
+    )
+    because = _LEAD_BECAUSE.get(str(evidence.get("reason")))
+    raised_leads = evidence.get("leader_is_this_registration")
+    if because is None or not isinstance(raised_leads, bool):
+        return text + " A channel manager decides which registration has priority."
+    leader = "The other partner's registration" if raised_leads else "Your registration"
+    why = because[0] if raised_leads else because[1]
+    return text + f" {leader} has priority because {why}; a channel manager decides."
 
 
 # The registry: evaluate() runs these in this order, and findings keep the order.

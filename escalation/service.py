@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
+from conflict.rules import PARTNER_OVERLAP, other_side_message
 from conflict.types import PAIRWISE_RULES, RULE_TITLES
 from escalation import notify
 from escalation.routing import Reviewer, balance, escalation_owner, pick_owner
@@ -478,6 +479,18 @@ def _existing_open(
     return sess.execute(query).scalar_one_or_none()
 
 
+def _split_other_partner(
+    party: list[User | str], finding: ConflictFinding, other: Registration | None
+) -> tuple[list[User | str], list[User | str]]:
+    """Split a partner overlap's recipients into the raising side and the other partner's users."""
+    if finding.rule != PARTNER_OVERLAP or other is None or other.partner_id is None:
+        return party, []
+    theirs: list[User | str] = [
+        p for p in party if isinstance(p, User) and p.partner_id == other.partner_id
+    ]
+    return [p for p in party if p not in theirs], theirs
+
+
 def open_ticket(
     sess: Session,
     *,
@@ -625,6 +638,7 @@ def open_ticket(
         else "",
     ]
     ctx = _email_context(ticket, registration, f"{what} for {registration.customer_name}.", lines)
+    party, other_side = _split_other_partner(party, finding, other_registration)
     notify.enqueue_emails(
         sess,
         party,
@@ -634,6 +648,21 @@ def open_ticket(
         context=ctx,
         look_up=False,
     )
+    if other_side and other_registration is not None:
+        # The finding speaks for the registration that raised it; the partner on the other
+        # side reads it from their own registration, as their ticket page tells it.
+        name = other_registration.customer_name
+        other_lines = [other_side_message(finding.evidence, name), *lines[1:]]
+        title = f"{RULE_TITLES.get(ticket.rule, ticket.rule)}: {name}"
+        notify.enqueue_emails(
+            sess,
+            other_side,
+            event="ticket.opened",
+            template="conflict_opened",
+            subject=f"[ChannelGuard] {what}: {title} (ticket #{ticket.id})",
+            context=_email_context(ticket, other_registration, f"{what} for {name}.", other_lines),
+            look_up=False,
+        )
     if owner is not None:
         notify.enqueue_email(
             sess,

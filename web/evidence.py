@@ -9,8 +9,9 @@ stack, dates, status) is shown.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from conflict.rules import other_side_message
 from conflict.service import partner_safe_evidence
-from conflict.types import METHOD_WORDS, RULE_TITLES, WORKLOAD_LABELS, score_text
+from conflict.types import METHOD_WORDS, RULE_TITLES, score_text
 from models import ConflictFinding, Ticket, User
 from web.district_names import district_name
 from web.templating import format_money, label
@@ -118,15 +119,6 @@ def evidence_rows(evidence: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 # --- what a partner may read --------------------------------------------------------------
 
 PARTNER_OVERLAP = "PARTNER_OVERLAP"
-# The priority reasons the partner-overlap rule records, as the clause its sentence uses.
-_LEAD_BECAUSE: dict[str, tuple[str, str]] = {
-    # (when the other partner's registration leads, when the reader's leads)
-    "all-Microsoft stack": (
-        "it offers an all-Microsoft stack and yours does not",
-        "it offers an all-Microsoft stack and the other partner's does not",
-    ),
-    "earlier submission": ("it was submitted earlier", "it was submitted earlier"),
-}
 
 
 def own_registration_ids(ticket: Ticket, user: User) -> frozenset[int] | None:
@@ -144,33 +136,6 @@ def own_registration_ids(ticket: Ticket, user: User) -> frozenset[int] | None:
         for reg_id, partner_id in sides
         if reg_id is not None and partner_id == user.partner_id
     )
-
-
-def _workload_words(workloads: Iterable[str]) -> str:
-    # In a sentence "middleware" is a common noun; every other label is a product name.
-    words = [
-        "middleware" if w == "middleware" else WORKLOAD_LABELS.get(w, w) for w in sorted(workloads)
-    ]
-    if len(words) <= 1:
-        return "".join(words) or "the same workloads"
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def other_side_message(evidence: Mapping[str, Any] | None, customer_name: str) -> str:
-    """Return a partner-overlap sentence for the partner whose registration did not raise it."""
-    evidence = evidence or {}
-    workloads = evidence.get("overlapping_workloads") or []
-    text = (
-        f"Another partner also holds an active registration for {customer_name} covering "
-        f"{_workload_words(workloads)}, which your registration covers too."
-    )
-    because = _LEAD_BECAUSE.get(str(evidence.get("reason")))
-    raised_leads = evidence.get("leader_is_this_registration")
-    if because is None or not isinstance(raised_leads, bool):
-        return text + " A channel manager decides which registration has priority."
-    leader = "The other partner's registration" if raised_leads else "Your registration"
-    why = because[0] if raised_leads else because[1]
-    return text + f" {leader} has priority because {why}; a channel manager decides."
 
 
 def partner_evidence(rule: str, evidence: Mapping[str, Any] | None, *, own: bool) -> dict[str, Any]:

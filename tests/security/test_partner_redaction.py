@@ -263,9 +263,15 @@ def test_mails_to_the_partners_name_no_registration_of_the_other_side(
     for address, (text, page) in bodies.items():
         other_name = "Beta Solutions" if address == overlap.alpha else "Alpha Integrators"
         assert f"Ticket: #{overlap.ticket}" in text and f"/tickets/{overlap.ticket}" in page
-        # One message goes to both sides, so it names neither side's registration.
+        # Neither message names a registration of the ticket's; each is told from its side.
         assert "Registration: #" not in text and ">Registration<" not in page
         assert other_name not in text and other_name not in page
+    alpha_text, beta_text = bodies[overlap.alpha][0], bodies[overlap.beta][0]
+    # Beta (all-Microsoft) raised the ticket and leads; Alpha reads that from its own side.
+    assert "This registration has priority" in beta_text
+    assert "This registration has priority" not in alpha_text
+    assert "The other partner's registration has priority" in alpha_text
+    assert "Contoso Ltd" in alpha_text  # Alpha's own spelling of the customer
 
 
 # The pieces the pages and the API share ------------------------------------------------------

@@ -316,7 +316,7 @@ BAD_INPUT = [
     ("empty name", {"name": "   "}, "Enter the partner"),
     ("name too long", {"name": "x" * 201}, "at most 200"),
     ("negative points", {"points": "-1"}, "0 to"),
-    ("points not a number", {"points": "lots"}, "Not a valid integer"),
+    ("points not a number", {"points": "lots"}, "Enter a whole number"),
     ("unknown district", {"district": "atlantis"}, "Choose a district from the list"),
     ("unknown competency", {"competencies": ["security", "juggling"]}, "juggling"),
     ("coordinator not a number", {"technical_coordinator_id": "abc"}, "Choose a coordinator"),

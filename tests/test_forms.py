@@ -77,3 +77,34 @@ def test_an_admin_form_with_nul_is_refused_and_writes_nothing(
     with app.app_context():
         names = db.session.execute(sa.select(Partner.name)).scalars().all()
         assert not any("Null" in n for n in names)
+
+
+def test_the_library_s_messages_read_in_the_product_s_words() -> None:
+    from web.form_wording import WORDING
+
+    assert WORDING.gettext("This field is required.") == "Fill in this field."
+    assert WORDING.ngettext(
+        "Field cannot be longer than %(max)d character.",
+        "Field cannot be longer than %(max)d characters.",
+        300,
+    ) == ("Use at most %(max)d characters.")
+    # A message the table does not know passes through unchanged.
+    assert WORDING.gettext("Something new.") == "Something new."
+
+
+def test_an_address_without_an_at_sign_is_explained_with_e_mail(
+    app: Flask, client: FlaskClient
+) -> None:
+    with app.app_context():
+        admin = make_user("admin")
+        db.session.commit()
+        email = admin.email
+    login(client, email)
+    resp = post_form(
+        client,
+        "/admin/users/new",
+        {"email": "not-an-address", "role": "admin", "password": "long enough pass"},
+    )
+    assert resp.status_code == 422
+    body = html.unescape(resp.get_data(as_text=True))
+    assert "e-mail address" in body and "An email address" not in body

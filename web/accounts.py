@@ -45,7 +45,8 @@ def _email(value: str, errors: dict[str, str]) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        errors["email"] = str(exc)
+        # The validator's sentences say "email"; the product writes "e-mail".
+        errors["email"] = str(exc).replace("email address", "e-mail address")
         return value.strip().lower()
 
 

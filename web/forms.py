@@ -1,14 +1,21 @@
-"""The base of every HTML form: Flask-WTF's CSRF-checked form that also refuses NUL characters."""
+"""The base of every HTML form: CSRF-checked, in the product's words, refusing NUL characters."""
 
 from typing import Any
 
 from flask_wtf import FlaskForm
+
+from web.form_wording import WORDING
 
 NUL_MESSAGE = "Remove the NUL character (\\0); it cannot be stored."
 
 
 class Form(FlaskForm):
     """A CSRF-checked form whose text fields refuse NUL characters with a message beside them."""
+
+    class Meta:
+        def get_translations(self, form: Any) -> Any:
+            """Word the library's own validation messages as the rest of the product does."""
+            return WORDING
 
     def validate(self, extra_validators: Any = None) -> bool:
         """Validate every field, then mark each text value holding a NUL character."""

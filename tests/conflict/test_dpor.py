@@ -295,7 +295,7 @@ def test_reviewer_records_dpor_and_seats_from_the_registration_page(
         },
         follow_redirects=True,
     )
-    assert b"Not a valid choice" in bad.data
+    assert b"Choose one of the options offered" in bad.data
     with app.app_context():
         (designation,) = active("Contoso", "yammer")
         assert (

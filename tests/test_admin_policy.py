@@ -299,7 +299,9 @@ INVALID = [
         ["from 1 to 3,650"],
         id="zero-lifetime",
     ),
-    pytest.param({"workdays": ["7"]}, "workdays", ["is not one of the options offered"], id="no-such-day"),
+    pytest.param(
+        {"workdays": ["7"]}, "workdays", ["is not one of the options offered"], id="no-such-day"
+    ),
 ]
 
 

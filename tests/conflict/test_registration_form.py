@@ -162,7 +162,12 @@ INVALID = [
     ("expected_close_date", "31/12/2030", "expected_close_date", "Enter a date as YYYY-MM-DD"),
     ("expected_close_date", "2020-01-01", "expected_close_date", "Enter a close date from today"),
     ("expected_close_date", "9999-12-31", "expected_close_date", "to 5 years ahead"),
-    ("infrastructure_maturity", "chaotic", "infrastructure_maturity", "Choose one of the options offered"),
+    (
+        "infrastructure_maturity",
+        "chaotic",
+        "infrastructure_maturity",
+        "Choose one of the options offered",
+    ),
     ("notes", "x" * 4001, "notes", "at most 4,000"),
     # PostgreSQL text cannot hold NUL: both databases refuse it beside the field, unwritten.
     ("customer_name", "Way\x00ne", "customer_name", "Remove the NUL character"),

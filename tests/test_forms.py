@@ -108,3 +108,17 @@ def test_an_address_without_an_at_sign_is_explained_with_e_mail(
     assert resp.status_code == 422
     body = html.unescape(resp.get_data(as_text=True))
     assert "e-mail address" in body and "An email address" not in body
+
+
+def test_a_value_that_cannot_be_read_gets_one_message(app: Flask, client: FlaskClient) -> None:
+    from tests.conflict.test_registration_form import VALID, field_block, submit
+
+    with app.app_context():
+        partner = make_user("partner")
+        db.session.commit()
+        email = partner.email
+    login(client, email)
+    resp = submit(client, {**VALID, "pc_count": "12.5"})
+    assert resp.status_code == 422
+    block = field_block(resp.get_data(as_text=True), "pc_count")
+    assert block.count('class="error"') == 1 and "Enter a whole number." in block

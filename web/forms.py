@@ -21,6 +21,10 @@ class Form(FlaskForm):
         """Validate every field, then mark each text value holding a NUL character."""
         ok = super().validate(extra_validators)
         for field in self:
+            if field.process_errors:
+                # A value that could not be read ("12.5" for a whole number) gets that message
+                # alone, not also the range or required checks that then saw no value.
+                field.errors = list(field.process_errors)
             # PostgreSQL text cannot hold NUL, and SQLite would store it silently: refusing it
             # here gives both databases the same answer, beside the field, before any write.
             if _holds_nul(field.data):

@@ -16,6 +16,14 @@ from tests.factories import login, make_user, post_form
 from web.forms import NUL_MESSAGE, Form, _holds_nul
 
 
+def _sign_in(app: Flask, client: FlaskClient, role: str) -> None:
+    with app.app_context():
+        user = make_user(role)
+        db.session.commit()
+        email = user.email
+    login(client, email)
+
+
 def _subclasses(cls: type) -> set[type]:
     found = set(cls.__subclasses__())
     for sub in list(found):
@@ -62,11 +70,7 @@ def test_a_comment_with_nul_is_refused_beside_the_field(app: Flask, client: Flas
 def test_an_admin_form_with_nul_is_refused_and_writes_nothing(
     app: Flask, client: FlaskClient
 ) -> None:
-    with app.app_context():
-        admin = make_user("admin")
-        db.session.commit()
-        email = admin.email
-    login(client, email)
+    _sign_in(app, client, "admin")
     resp = post_form(
         client,
         "/admin/partners/new",
@@ -95,11 +99,7 @@ def test_the_library_s_messages_read_in_the_product_s_words() -> None:
 def test_an_address_without_an_at_sign_is_explained_with_e_mail(
     app: Flask, client: FlaskClient
 ) -> None:
-    with app.app_context():
-        admin = make_user("admin")
-        db.session.commit()
-        email = admin.email
-    login(client, email)
+    _sign_in(app, client, "admin")
     resp = post_form(
         client,
         "/admin/users/new",
@@ -113,11 +113,7 @@ def test_an_address_without_an_at_sign_is_explained_with_e_mail(
 def test_a_value_that_cannot_be_read_gets_one_message(app: Flask, client: FlaskClient) -> None:
     from tests.conflict.test_registration_form import VALID, field_block, submit
 
-    with app.app_context():
-        partner = make_user("partner")
-        db.session.commit()
-        email = partner.email
-    login(client, email)
+    _sign_in(app, client, "partner")
     resp = submit(client, {**VALID, "pc_count": "12.5"})
     assert resp.status_code == 422
     block = field_block(resp.get_data(as_text=True), "pc_count")

@@ -5,7 +5,7 @@ called it commits once, so a failure anywhere leaves no half-made registration o
 """
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -296,7 +296,11 @@ def _check_district(sess: Session, district: str | None) -> None:
 
 
 def refuse_own_duplicate(
-    engagements: Sequence[Engagement], *, party: str, partner_id: int | None, workloads: Any
+    engagements: Sequence[Engagement],
+    *,
+    party: str,
+    partner_id: int | None,
+    workloads: Iterable[str],
 ) -> None:
     """Refuse registering again what the submitter's own organisation already holds."""
     wanted = frozenset(workloads)

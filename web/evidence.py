@@ -9,7 +9,7 @@ stack, dates, status) is shown.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from conflict.rules import other_side_message
+from conflict.rules import PARTNER_OVERLAP, other_side_message
 from conflict.service import partner_safe_evidence
 from conflict.types import METHOD_WORDS, RULE_TITLES, score_text
 from models import ConflictFinding, Ticket, User
@@ -117,8 +117,6 @@ def evidence_rows(evidence: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 
 # --- what a partner may read --------------------------------------------------------------
-
-PARTNER_OVERLAP = "PARTNER_OVERLAP"
 
 
 def own_registration_ids(ticket: Ticket, user: User) -> frozenset[int] | None:

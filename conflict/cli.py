@@ -1,17 +1,28 @@
 """flask check and flask check-file: run the conflict engine from the command line (dry runs)."""
 
 import csv
+import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import Flask
 from flask.cli import with_appcontext
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from conflict import rules
-from conflict.normalize import normalize_domain
+
+# The named-account import's reader: the same words for a file that is not UTF-8 or plain text.
+from conflict.lists import ListValidationError
+from conflict.lists import _decode as decode_csv
+from conflict.lists import _refuse_nul as refuse_nul_in_csv
+from conflict.schemas import RegistrationCreate, field_message
 from conflict.service import (
     conflict_policy,
     customer_name_key,
@@ -19,7 +30,10 @@ from conflict.service import (
     load_engagements,
 )
 from conflict.types import WORKLOADS, Decision, Facts
+from models import District, Partner
+from models.base import MAX_ID
 from models.db import db
+from models.district import district_names
 from models.policy import active_policy
 
 CHECK_FILE_COLUMNS = (
@@ -30,6 +44,19 @@ CHECK_FILE_COLUMNS = (
     "party",
     "partner_id",
 )
+# How each input of a registration is named on the command line.
+CHECK_OPTIONS = {
+    "customer_name": "--name",
+    "customer_domain": "--domain",
+    "district": "--district",
+    "pc_count": "--pcs",
+    "workloads": "--workload",
+    "solution_stack": "--stack",
+    "dotnet_early_adoption": "--dotnet-early-adoption",
+    "estimated_value": "--value",
+    "party": "--party",
+    "partner_id": "--partner-id",
+}
 
 
 def _decision_json(decision: Decision, **extra: Any) -> str:
@@ -41,6 +68,106 @@ def _decision_json(decision: Decision, **extra: Any) -> str:
         "policy_version_id": decision.policy_version_id,
     }
     return json.dumps(body, default=str)
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """A registration validated as the API validates it, with the party it is checked for."""
+
+    data: RegistrationCreate
+    party: str
+    partner_id: int | None
+
+    def facts(self) -> Facts:
+        """Return the facts the rules judge."""
+        d = self.data
+        return Facts(
+            party=self.party,
+            customer_name=d.customer_name,
+            customer_domain=d.customer_domain,
+            district=d.district,
+            country=d.country,
+            pc_count=d.pc_count,
+            workloads=frozenset(d.workloads),
+            solution_stack=d.solution_stack,
+            dotnet_early_adoption=d.dotnet_early_adoption,
+            estimated_value=d.estimated_value,
+            partner_id=self.partner_id,
+            expected_close_date=d.expected_close_date,
+        )
+
+
+def _message(err: Any) -> str:
+    loc = tuple(err.get("loc") or ())
+    if loc[:1] == ("workloads",):
+        # The library would list every allowed value in its own words.
+        known = ", ".join(WORKLOADS)
+        if err.get("type") == "too_short":
+            return f"name at least one workload ({known})"
+        if err.get("type") == "literal_error":
+            return f"unknown workload {err.get('input')!r} (known: {known})"
+    return field_message(str(err.get("msg", "not valid")))
+
+
+def validate_input(
+    fields: dict[str, Any], *, party: str, partner_id: int | None
+) -> tuple[CheckInput | None, list[tuple[str, str]]]:
+    """Validate a registration as the API does; return it, or the (field, message) problems."""
+    problems: list[tuple[str, str]] = []
+    if party not in ("partner", "mcs"):
+        problems.append(("party", f"{party!r} must be partner or mcs"))
+    elif party == "mcs" and partner_id is not None:
+        # MCS engagements belong to no partner organisation.
+        problems.append(("partner_id", "only a partner registration has a partner"))
+    # A dry run may leave the workloads out (the check command's --workload is optional): the
+    # rest is validated as the API validates it, and the rules then see no workload at all.
+    given = list(fields.get("workloads") or [])
+    try:
+        data = RegistrationCreate.model_validate(
+            {**fields, "party": party, "workloads": given or [WORKLOADS[0]]}
+        )
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = err.get("loc") or ()
+            problems.append((str(loc[0]) if loc else "customer_name", _message(err)))
+        return None, problems
+    if problems:
+        return None, problems
+    if not given:
+        data = data.model_copy(update={"workloads": []})
+    return CheckInput(data, party, partner_id), []
+
+
+def unknown_references(
+    sess: Session, districts: Iterable[str | None], partner_ids: Iterable[int | None]
+) -> tuple[set[str], set[int]]:
+    """Return the district codes and partner ids among those given that name nothing."""
+    codes = {d for d in districts if d}
+    ids = {p for p in partner_ids if p is not None}
+    known_codes = (
+        set(sess.execute(sa.select(District.code).where(District.code.in_(codes))).scalars())
+        if codes
+        else set()
+    )
+    # An id past the column's range names no partner and must not reach the database.
+    in_range = {p for p in ids if p <= MAX_ID}
+    known_ids = (
+        set(sess.execute(sa.select(Partner.id).where(Partner.id.in_(in_range))).scalars())
+        if in_range
+        else set()
+    )
+    return codes - known_codes, ids - known_ids
+
+
+def _reference_problems(
+    district: str | None, partner_id: int | None, districts: set[str], partners: set[int]
+) -> list[tuple[str, str]]:
+    problems = []
+    if district in districts:
+        problems.append(("district", f"unknown district {district!r}"))
+    if partner_id in partners:
+        problems.append(("partner_id", f"no partner has id {partner_id}"))
+    return problems
 
 
 @click.command("check")
@@ -70,134 +197,202 @@ def check(
     """Print the decision a registration would get now, as JSON (stores nothing)."""
     from conflict.index_cache import get_index
 
-    if not name.strip():
-        raise click.UsageError("--name must not be blank")
-    sess = db.session
-    domain_n = normalize_domain(domain) if domain else None
-    if domain and domain_n is None:
-        raise click.BadParameter("not a company web domain", param_hint="--domain")
-    facts = Facts(
+    item, problems = validate_input(
+        {
+            "customer_name": name,
+            "customer_domain": domain or None,
+            "district": district or None,
+            "pc_count": pcs,
+            "workloads": list(workloads),
+            "solution_stack": stack,
+            "dotnet_early_adoption": dotnet_early_adoption,
+            "estimated_value": estimated_value,
+        },
         party=party,
-        customer_name=name,
-        customer_domain=domain_n,
-        district=district,
-        pc_count=pcs,
-        workloads=frozenset(workloads),
-        solution_stack=stack,
-        dotnet_early_adoption=dotnet_early_adoption,
-        estimated_value=estimated_value,
         partner_id=partner_id,
     )
-    engagements = load_engagements(sess, key=customer_name_key(name), domain=domain_n)
+    sess = db.session
+    # Looked up even when other options are wrong, so one run names every problem.
+    code = item.data.district if item is not None else (district or "").strip() or None
+    if any(field == "district" for field, _ in problems):
+        code = None  # already refused as written
+    districts, partners = unknown_references(sess, [code], [partner_id])
+    problems += _reference_problems(code, partner_id, districts, partners)
+    if problems:
+        sess.rollback()
+        for field, message in problems:
+            click.echo(f"Error: {CHECK_OPTIONS.get(field, field)}: {message}", err=True)
+        sys.exit(2)
+    assert item is not None
+    data = item.data
+    engagements = load_engagements(
+        sess, key=customer_name_key(data.customer_name), domain=data.customer_domain
+    )
     policy = conflict_policy(active_policy(sess))
-    decision = rules.evaluate(facts, get_index(sess), engagements, policy)
+    decision = rules.evaluate(
+        item.facts(), get_index(sess), engagements, policy, district_names=district_names(sess)
+    )
     sess.rollback()
-    click.echo(_decision_json(decision, customer_name=name))
+    click.echo(_decision_json(decision, customer_name=data.customer_name))
 
 
 class BrokenFile(Exception):
     """The CSV structure itself is broken at a line, so nothing after it can be read."""
 
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
 
-def _rows(path: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (first line number, row) for each CSV record, refusing broken quoting."""
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        # strict: a quote left open would otherwise swallow the rows after it without a word.
-        reader = csv.DictReader(fh, strict=True)
+
+def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line number, cells) for each non-blank CSV record, refusing broken quoting."""
+    # strict: a quote left open would otherwise swallow the rows after it without a word.
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    while True:
         try:
-            fieldnames = reader.fieldnames or []
+            cells = next(reader)
+        except StopIteration:
+            return
         except csv.Error as exc:
-            raise BrokenFile(f"line 1: the header is not valid CSV ({exc})") from exc
-        missing = [c for c in ("customer_name",) if c not in fieldnames]
-        if missing:
-            raise click.UsageError(f"{path}: missing column(s) {', '.join(missing)}")
+            what = "the header is not valid CSV" if start == 1 else "the CSV is broken from here"
+            raise BrokenFile(
+                start,
+                f"{what} ({exc}); a quote may be left open. Nothing after this line was checked",
+            ) from exc
+        if any(cell.strip() for cell in cells):
+            yield start, cells
+        # A quoted field may span lines: the next record starts after this one's last line.
         start = reader.line_num + 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise BrokenFile(
-                    f"line {start}: the CSV is broken from here ({exc}); a quote may be left "
-                    "open. Nothing after this line was checked"
-                ) from exc
-            yield start, row
-            # A quoted field may span lines: the next record starts after this one's last line.
-            start = reader.line_num + 1
 
 
-def _facts_from_row(row: dict[str, str]) -> Facts:
-    extra = row.get(None)  # type: ignore[call-overload]
-    if extra and any(str(cell).strip() for cell in extra):
-        raise ValueError("the row has more cells than the header")
-    name = (row.get("customer_name") or "").strip()
-    if not name:
-        raise ValueError("customer_name is blank")
-    pcs_raw = (row.get("pc_count") or "").strip()
-    if pcs_raw and not pcs_raw.isdigit():
-        raise ValueError(f"pc_count {pcs_raw!r} is not a whole number")
-    workloads = frozenset(w.strip() for w in (row.get("workloads") or "").split(";") if w.strip())
-    unknown = workloads - set(WORKLOADS)
-    if unknown:
-        raise ValueError(f"unknown workload(s) {', '.join(sorted(unknown))}")
-    party = (row.get("party") or "partner").strip() or "partner"
-    if party not in ("partner", "mcs"):
-        raise ValueError(f"party {party!r} must be partner or mcs")
-    pid = (row.get("partner_id") or "").strip()
-    if pid and not pid.isdigit():
-        raise ValueError(f"partner_id {pid!r} is not a whole number")
-    domain = (row.get("customer_domain") or "").strip()
-    return Facts(
-        party=party,
-        customer_name=name,
-        customer_domain=normalize_domain(domain) if domain else None,
-        pc_count=int(pcs_raw) if pcs_raw else None,
-        workloads=workloads,
-        partner_id=int(pid) if pid else None,
+def _header_problems(header: list[str]) -> list[str]:
+    expected = "expected columns: " + ", ".join(CHECK_FILE_COLUMNS)
+    problems = []
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            problems.append(f"column {name!r} appears twice")
+        elif name and name not in CHECK_FILE_COLUMNS:
+            problems.append(f"unknown column {name!r} ({expected})")
+        seen.add(name)
+    if "customer_name" not in header:
+        problems.append(f"the header has no 'customer_name' column ({expected})")
+    return problems
+
+
+def _whole_number(row: dict[str, str], column: str) -> int | None:
+    raw = row.get(column, "")
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit():
+        raise ValueError(f"{column} {raw!r} is not a whole number")
+    return int(raw)
+
+
+def _input_from_row(row: dict[str, str]) -> tuple[CheckInput | None, list[str]]:
+    """Validate one CSV row as `flask check` validates its options."""
+    problems = []
+    try:
+        pcs = _whole_number(row, "pc_count")
+    except ValueError as exc:
+        pcs, problems = None, [str(exc)]
+    try:
+        partner_id = _whole_number(row, "partner_id")
+    except ValueError as exc:
+        partner_id = None
+        problems.append(str(exc))
+    fields: dict[str, Any] = {
+        "customer_name": row.get("customer_name", ""),
+        "customer_domain": row.get("customer_domain") or None,
+        "workloads": [w.strip() for w in row.get("workloads", "").split(";") if w.strip()],
+    }
+    if pcs is not None:
+        fields["pc_count"] = pcs
+    item, invalid = validate_input(
+        fields, party=row.get("party") or "partner", partner_id=partner_id
     )
+    problems += [f"{field}: {message}" for field, message in invalid]
+    return (None if problems else item), problems
 
 
 @click.command("check-file")
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def check_file(path: str) -> None:
-    """Print one JSON decision per CSV row (bulk dry run; stores nothing)."""
+    """Print one JSON decision per CSV row (bulk dry run; stores nothing).
+
+    Every row is checked first: a file with any bad line prints every bad line and no decision.
+    """
     from conflict.index_cache import get_index
 
+    items, errors = _read_check_file(path)
     sess = db.session
+    # Rows whose values are good still need their partner to exist; one query for the file.
+    _, partners = unknown_references(sess, [], [item.partner_id for _, item in items])
+    for line, item in items:
+        errors += [
+            (line, f"{field}: {message}")
+            for field, message in _reference_problems(None, item.partner_id, set(), partners)
+        ]
+    errors.sort(key=lambda error: error[0])
+    if errors:
+        sess.rollback()
+        for line, message in errors:
+            click.echo(f"line {line}: {message}", err=True)
+        bad = len({line for line, _ in errors})
+        click.echo(f"Nothing was checked: {bad} bad line(s) in {path}.", err=True)
+        sys.exit(2)
     index = get_index(sess)
     policy = conflict_policy(active_policy(sess))
     book = load_engagement_book(sess)
+    names = district_names(sess)
     sess.rollback()
-    bad = 0
     out = sys.stdout
-    rows = _rows(path)
-    number = 0
-    while True:
-        try:
-            line, row = next(rows)
-        except StopIteration:
-            break
-        except BrokenFile as exc:
-            click.echo(f"{path}: {exc}", err=True)
-            sys.exit(2)
-        number += 1
-        try:
-            facts = _facts_from_row(row)
-        except ValueError as exc:
-            bad += 1
-            click.echo(f"line {line}: {exc}", err=True)
-            continue
+    for number, (_, item) in enumerate(items, start=1):
+        facts = item.facts()
         engagements = book.for_customer(
             customer_name_key(facts.customer_name), facts.customer_domain
         )
-        decision = rules.evaluate(facts, index, engagements, policy)
+        decision = rules.evaluate(facts, index, engagements, policy, district_names=names)
         out.write(_decision_json(decision, row=number, customer_name=facts.customer_name))
         out.write("\n")
-    if bad:
-        click.echo(f"{bad} line(s) could not be checked", err=True)
-        sys.exit(2)
+
+
+def _read_check_file(path: str) -> tuple[list[tuple[int, CheckInput]], list[tuple[int, str]]]:
+    """Return the file's valid rows by first line number, and (line, message) for each problem."""
+    try:
+        text = decode_csv(Path(path).read_bytes())
+        refuse_nul_in_csv(text)
+    except ListValidationError as exc:
+        return [], [(e.line, e.message) for e in exc.errors]
+    rows = _rows(text)
+    items: list[tuple[int, CheckInput]] = []
+    errors: list[tuple[int, str]] = []
+    try:
+        first = next(rows, None)
+        if first is None:
+            return [], [(1, "the file is empty")]
+        header_line, header = first
+        names = [h.strip().casefold() for h in header]
+        errors = [(header_line, p) for p in _header_problems(names)]
+        if errors:
+            return [], errors
+        for line, cells in rows:
+            if len(cells) > len(names) and any(c.strip() for c in cells[len(names) :]):
+                errors.append((line, "the row has more cells than the header"))
+                continue
+            row = {name: cell.strip() for name, cell in zip(names, cells, strict=False) if name}
+            item, problems = _input_from_row(row)
+            errors += [(line, p) for p in problems]
+            if item is not None:
+                items.append((line, item))
+    except BrokenFile as exc:
+        errors.append((exc.line, exc.message))
+    if not errors and not items:
+        errors.append((header_line, "the file has a header but no rows"))
+    return items, errors
 
 
 def init_app(app: Flask) -> None:

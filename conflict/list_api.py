@@ -5,10 +5,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import jsonify, request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from spectree import Response
 
 from conflict.lists import ListError, ListValidationError, import_list
+from conflict.schemas import SingleLineStr, field_message
 from models import NamedAccountList
 from models.db import session as db_session
 from web.api_base import api, api_user, require_api_role, validate
@@ -42,6 +43,8 @@ class ListPage(BaseModel):
 class ListQuery(BaseModel):
     """Paging and filtering of list versions."""
 
+    model_config = ConfigDict(extra="forbid")
+
     limit: int = Field(default=50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(default=None, pattern=r"^\d{1,9}$")
     status: str | None = Field(default=None, pattern=r"^(draft|published|superseded)$")
@@ -50,9 +53,11 @@ class ListQuery(BaseModel):
 class UploadOptions(BaseModel):
     """Options of a CSV upload, from the query string or the multipart form."""
 
+    model_config = ConfigDict(extra="forbid")
+
     publish: bool = False
     effective_from: date | None = None
-    label: str | None = Field(default=None, max_length=120)
+    label: SingleLineStr | None = Field(default=None, max_length=120)
 
 
 class UploadOut(BaseModel):
@@ -103,7 +108,12 @@ def version_json(version: NamedAccountList) -> dict[str, Any]:
 @validate(
     query=ListQuery,
     resp=Response(
-        HTTP_200=ListPage, HTTP_403=ListErrorOut, HTTP_404=ListErrorOut, HTTP_422=ListErrorOut
+        HTTP_200=ListPage,
+        HTTP_401=ListErrorOut,
+        HTTP_403=ListErrorOut,
+        HTTP_404=ListErrorOut,
+        HTTP_422=ListErrorOut,
+        HTTP_429=ListErrorOut,
     ),
     tags=["named-account lists"],
 )
@@ -136,13 +146,16 @@ def _upload_body() -> tuple[bytes | None, str | None]:
 
 @api.post("/named-account-lists")
 @validate(
+    query=UploadOptions,
     resp=Response(
         HTTP_200=UploadOut,
         HTTP_201=UploadOut,
         HTTP_400=ListErrorOut,
+        HTTP_401=ListErrorOut,
         HTTP_403=ListErrorOut,
         HTTP_404=ListErrorOut,
         HTTP_422=ListErrorOut,
+        HTTP_429=ListErrorOut,
     ),
     tags=["named-account lists"],
 )
@@ -153,11 +166,14 @@ def upload_list() -> Any:
     A file with any bad line is refused with 422 and every bad line in details.errors.
     """
     require_api_role("admin")
-    raw = {k: v for k, v in request.values.items() if k in UploadOptions.model_fields}
+    # The query string was checked against UploadOptions already; a multipart upload may carry
+    # the same options as form fields, checked here the same way (unknown names refused).
     try:
+        # A "file" sent as a plain form field is not an option: it gets the missing-file answer.
+        raw = {k: v for k, v in request.values.to_dict().items() if k != "file"}
         options = UploadOptions.model_validate(raw)
     except ValidationError as exc:
-        fields = {".".join(str(p) for p in e["loc"]): e["msg"] for e in exc.errors()}
+        fields = {".".join(str(p) for p in e["loc"]): field_message(e["msg"]) for e in exc.errors()}
         return json_error(422, "The request did not validate.", {"fields": fields})
     data, filename = _upload_body()
     if data is None:
@@ -183,7 +199,8 @@ def upload_list() -> Any:
         )
     except ListError as exc:
         sess.rollback()
-        return json_error(422, str(exc), code="not_publishable")
+        # The message is a clause the pages also show after their own lead-in.
+        return json_error(422, f"Nothing was imported: {exc}.", code="not_publishable")
     sess.commit()
     body = {
         "version": version_json(result.version) if result.version is not None else None,

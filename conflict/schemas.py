@@ -1,5 +1,6 @@
 """Validated input for a registration, shared by the form, the API and the command line."""
 
+import re
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
@@ -9,8 +10,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
-    model_validator,
 )
 
 from conflict.countries import is_country_code
@@ -35,6 +36,54 @@ def refuse_nul(value: str) -> str:
 
 # Any text taken from a request body or query string.
 NulFreeStr = Annotated[str, AfterValidator(refuse_nul)]
+
+# C0 and C1 controls (CR, LF and TAB among them), the Unicode line and paragraph separators,
+# and the bidirectional embeddings, overrides and isolates.
+_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def single_line_problem(value: str) -> str | None:
+    """Return what keeps a text from being one line of plain text ("a line break"), or None."""
+    # A name goes into e-mail subjects and headers, CSV exports and one-line page titles: a line
+    # break there starts a new header or row, and a direction override makes the text read
+    # differently from what is stored.
+    found = _NOT_ONE_LINE.search(value)
+    if found is None:
+        return None
+    char = found.group()
+    if char in "\r\n\u2028\u2029\x85":
+        return "the line break"
+    if char == "\t":
+        return "the tab"
+    if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+        return f"the text-direction control character (U+{ord(char):04X})"
+    return f"the control character (U+{ord(char):04X})"
+
+
+def refuse_control_characters(value: str) -> str:
+    """Refuse text that is not one line of plain text."""
+    problem = single_line_problem(value)
+    if problem is not None:
+        raise ValueError(f"remove {problem}: this field takes one line of plain text")
+    return value
+
+
+# Text that is one line: names, domains, codes, labels, titles.
+SingleLineStr = Annotated[
+    str, AfterValidator(refuse_nul), AfterValidator(refuse_control_characters)
+]
+
+
+# Pydantic words a validator's own sentence as "Value error, <sentence>"; people get the sentence.
+VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def field_message(message: str) -> str:
+    """Return a validation message without the prefix the validation library puts before it."""
+    for prefix in VALIDATOR_PREFIXES:
+        if message.startswith(prefix):
+            return message[len(prefix) :]
+    return message
 
 
 def refuse_bool(value: object) -> object:
@@ -108,24 +157,20 @@ class RegistrationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    customer_name: str = Field(min_length=2, max_length=300)
-    customer_domain: str | None = Field(default=None, max_length=253)
-    district: str | None = Field(default=None, max_length=40)
-    country: str | None = Field(default="US", min_length=2, max_length=2)
+    customer_name: SingleLineStr = Field(min_length=2, max_length=300)
+    customer_domain: SingleLineStr | None = Field(default=None, max_length=253)
+    district: SingleLineStr | None = Field(default=None, max_length=40)
+    country: SingleLineStr | None = Field(default="US", min_length=2, max_length=2)
     pc_count: PcCount | None = None
     workloads: list[Workload] = Field(min_length=1, max_length=len(WORKLOADS))
     solution_stack: Stack | None = None
     dotnet_early_adoption: bool = False
-    estimated_value: EstimatedValue | None = None
+    # Checked when absent too: the early .NET flag makes it required.
+    estimated_value: EstimatedValue | None = Field(default=None, validate_default=True)
     expected_close_date: date | None = None
     infrastructure_maturity: Maturity | None = None
-    notes: str = Field(default="", max_length=4000)
+    notes: NulFreeStr = Field(default="", max_length=4000)
     party: Literal["partner", "mcs"] | None = None
-
-    @field_validator("customer_name", "customer_domain", "district", "country", "notes")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        return None if value is None else refuse_nul(value)
 
     @field_validator("customer_domain")
     @classmethod
@@ -155,11 +200,13 @@ class RegistrationCreate(BaseModel):
     def _unique_workloads(cls, value: list[str]) -> list[str]:
         return sorted(set(value))
 
-    @model_validator(mode="after")
-    def _exception_needs_value(self) -> "RegistrationCreate":
-        if self.dotnet_early_adoption and self.estimated_value is None:
+    @field_validator("estimated_value")
+    @classmethod
+    def _exception_needs_value(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # Reported on the value, where the answer is, rather than on the request as a whole.
+        if value is None and info.data.get("dotnet_early_adoption"):
             raise ValueError("an early .NET adoption flag needs an estimated value")
-        return self
+        return value
 
 
 class RegistrationPublic(BaseModel):

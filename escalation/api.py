@@ -17,6 +17,7 @@ from escalation import service
 from escalation.queries import visible_tickets
 from escalation.states import InvalidDecision, InvalidTransition
 from models import ConflictFinding, Registration, Ticket, TicketEvent, User
+from models.base import MAX_ID
 from models.db import session as db_session
 from web.api_base import ErrorOut, api, api_user, validate
 from web.errors import json_error
@@ -287,7 +288,7 @@ def _visible_or_404(ticket_id: int) -> Ticket | None:
 @api.get("/tickets")
 @validate(
     query=TicketQuery,
-    resp=Response(HTTP_200=TicketList, HTTP_401=ErrorOut, HTTP_422=ErrorOut),
+    resp=Response(HTTP_200=TicketList, HTTP_400=ErrorOut, HTTP_401=ErrorOut, HTTP_422=ErrorOut),
     tags=["tickets"],
 )
 def list_tickets(query: TicketQuery) -> Any:
@@ -295,8 +296,11 @@ def list_tickets(query: TicketQuery) -> Any:
     before = None
     if query.cursor:
         before = _decode_cursor(query.cursor)
-        if before is None:
-            return json_error(422, "The cursor is not valid.", {"fields": {"cursor": "invalid"}})
+        # Cursors name a ticket id; one past the id column's range was not made here.
+        if before is None or not 0 < before <= MAX_ID:
+            # 400, as GET /registrations answers: a cursor is the API's own token, not input.
+            message = "The cursor is not valid; start again from the first page."
+            return json_error(400, message, {"fields": {"cursor": message}})
     user = api_user()
     tickets, next_id = visible_tickets(
         db_session(),

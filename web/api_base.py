@@ -2,14 +2,17 @@
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request
 from pydantic import BaseModel, Field
-from spectree import SecurityScheme, SecuritySchemeData, SpecTree
+from spectree import Response, SecurityScheme, SecuritySchemeData, SpecTree
 
+from conflict.schemas import field_message
 from models import ApiToken, User, utcnow
 from models.db import session as db_session
 from web.errors import json_error
@@ -40,7 +43,9 @@ def _error_shape(req: Any, resp: Any, req_validation_error: Any, instance: Any, 
         return
     details = json.loads(resp.get_data(as_text=True) or "[]")
     fields = {
-        ".".join(str(p) for p in err.get("loc", [])) or "body": err.get("msg", "invalid")
+        ".".join(str(p) for p in err.get("loc", [])) or "body": field_message(
+            str(err.get("msg", "invalid"))
+        )
         for err in details
         if isinstance(err, dict)
     }
@@ -89,10 +94,69 @@ spec = SpecTree(
 
 def validate(**kwargs: Any) -> Any:
     """Return spec.validate for a route, its answers serialised from the validated model."""
+    resp: Response = kwargs.pop("resp", None) or Response()
+    # Every route on the blueprint can answer these: the token check and the rate limit run
+    # before any view, so the document lists them wherever a client may meet them.
+    resp.add_model(401, ErrorOut, replace=False)
+    resp.add_model(429, ErrorOut, replace=False)
+    if kwargs.get("json") is not None:
+        resp.add_model(400, ErrorOut, replace=False)
     # Serialising the validated model answers exactly the documented shape, and spares the
     # pure-Python walk spectree otherwise makes over every nested value of a dict answer (about
     # a quarter of the CPU of a 50-row listing).
-    return spec.validate(force_resp_serialize=True, **kwargs)
+    decorate = spec.validate(force_resp_serialize=True, resp=resp, **kwargs)
+
+    def decorator(func: Callable[..., Any]) -> Any:
+        validated = decorate(func)
+        if kwargs.get("json") is None and "json" not in getattr(func, "__annotations__", {}):
+            return validated
+
+        @wraps(validated)
+        def view(*args: Any, **view_kwargs: Any) -> Any:
+            refused = _refuse_unreadable_body()
+            if refused is not None:
+                return refused
+            return validated(*args, **view_kwargs)
+
+        return view
+
+    return decorator
+
+
+# Spectree reads a JSON body leniently (anything unreadable counts as {}), so a broken body or
+# one sent as another content type came back as a list of "Field required" errors.
+NOT_JSON_TYPE = "Send the body as application/json."
+
+
+def _refuse_unreadable_body() -> Any:
+    """Return an error answer when the body is not a JSON object sent as application/json."""
+    # 400 rather than 415: the product's error statuses are 400/401/404/409/422/429.
+    if not request.is_json:
+        return json_error(400, NOT_JSON_TYPE, code="unsupported_media_type")
+    # Parsed once and cached, so spectree's own read of the body costs nothing more.
+    body = request.get_json(silent=True)
+    if body is None:
+        data = request.get_data(cache=True)
+        if not data.strip():
+            return json_error(
+                400, "The request body is not valid JSON: it is empty.", code="invalid_json"
+            )
+        try:
+            json.loads(data)
+        except UnicodeDecodeError as exc:
+            return json_error(
+                400,
+                f"The request body is not valid JSON: it is not UTF-8 text (byte {exc.start + 1}).",
+                code="invalid_json",
+            )
+        except ValueError as exc:
+            return json_error(
+                400, f"The request body is not valid JSON: {exc}.", code="invalid_json"
+            )
+    if not isinstance(body, dict):
+        message = "Send a JSON object ({...}) as the request body."
+        return json_error(422, "The request did not validate.", {"fields": {"body": message}})
+    return None
 
 
 def api_user() -> User:

@@ -44,3 +44,8 @@ class Wording:
 
 
 WORDING = Wording()
+
+
+def one_line_message(problem: str) -> str:
+    """Word the refusal of a character a one-line field cannot hold ("the line break")."""
+    return f"Remove {problem}: this field takes one line of plain text."

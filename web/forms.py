@@ -3,14 +3,16 @@
 from typing import Any
 
 from flask_wtf import FlaskForm
+from wtforms import Field, PasswordField, StringField, TextAreaField
 
-from web.form_wording import WORDING
+from conflict.schemas import single_line_problem
+from web.form_wording import WORDING, one_line_message
 
 NUL_MESSAGE = "Remove the NUL character (\\0); it cannot be stored."
 
 
 class Form(FlaskForm):
-    """A CSRF-checked form whose text fields refuse NUL characters with a message beside them."""
+    """A CSRF-checked form whose text fields refuse NUL, and one-line fields control characters."""
 
     class Meta:
         def get_translations(self, form: Any) -> Any:
@@ -18,7 +20,7 @@ class Form(FlaskForm):
             return WORDING
 
     def validate(self, extra_validators: Any = None) -> bool:
-        """Validate every field, then mark each text value holding a NUL character."""
+        """Validate every field, then mark each text value the product cannot store as given."""
         ok = super().validate(extra_validators)
         for field in self:
             if field.process_errors:
@@ -30,7 +32,19 @@ class Form(FlaskForm):
             if _holds_nul(field.data):
                 field.errors = [*field.errors, NUL_MESSAGE]
                 ok = False
+            elif is_single_line(field) and isinstance(field.data, str):
+                problem = single_line_problem(field.data)
+                if problem is not None:
+                    field.errors = [*field.errors, one_line_message(problem)]
+                    ok = False
         return ok
+
+
+def is_single_line(field: Field) -> bool:
+    """Return True for a text field meant to hold one line (not a text area or a password)."""
+    # A password is only ever hashed, never shown or sent on: refusing characters in it would
+    # only lock out whoever chose them.
+    return isinstance(field, StringField) and not isinstance(field, TextAreaField | PasswordField)
 
 
 def _holds_nul(value: Any) -> bool:

@@ -44,7 +44,7 @@ from conflict.name_words import (
     token_similarity,
 )
 from conflict.normalize import NameForms, name_forms, normalize_domain
-from conflict.types import Account, AccountMatch, MatchMethod
+from conflict.types import Account, AccountMatch, MatchDoubt, MatchMethod
 
 __all__ = ["AccountIndex"]
 
@@ -212,14 +212,14 @@ class AccountIndex:
             for pos, (via_alias, vid) in exact.items():
                 taken.add(pos)
                 reasons = ["alias agrees" if via_alias else "normalised name agrees"]
-                confident = True
+                doubts: list[MatchDoubt] = []
                 if shared:
                     reasons.append(f"{len(exact)} accounts share this name")
-                    confident = False
+                    doubts.append(MatchDoubt.SHARED_NAME)
                 contra = self._domain_conflict(pos, query_domain)
                 if contra:
                     reasons.append(contra)
-                    confident = False
+                    doubts.append(MatchDoubt.DOMAIN_DIFFERS)
                 reasons.extend(self._evidence(pos, district, pc_count)[1])
                 method = MatchMethod.ALIAS if via_alias else MatchMethod.EXACT
                 results.append(
@@ -227,9 +227,10 @@ class AccountIndex:
                         self._accounts[pos],
                         method,
                         100.0,
-                        confident,
+                        not doubts,
                         variants.text[vid],
                         tuple(reasons),
+                        tuple(doubts),
                     )
                 )
         if results:
@@ -306,25 +307,27 @@ class AccountIndex:
         ranked = [s for s in ranked if s.score >= review_score][:_MAX_RESULTS]
         out: list[AccountMatch] = []
         for i, scored in enumerate(ranked):
-            confident = scored.score >= match_score
+            doubts: list[MatchDoubt] = []
             contra = self._domain_conflict(scored.account, query_domain)
             if contra:
                 scored.reasons.append(contra)
-                confident = False
+                doubts.append(MatchDoubt.DOMAIN_DIFFERS)
             others = [s for j, s in enumerate(ranked) if j != i]
             if others and max(o.score for o in others) >= scored.score - _AMBIGUITY_MARGIN:
                 scored.reasons.append("another account scores as high")
-                confident = False
-            if not confident and scored.score < match_score:
+                doubts.append(MatchDoubt.CLOSE_RUNNER_UP)
+            if scored.score < match_score:
                 scored.reasons.append("below the match threshold")
+                doubts.append(MatchDoubt.BELOW_THRESHOLD)
             out.append(
                 AccountMatch(
                     self._accounts[scored.account],
                     MatchMethod.FUZZY,
                     round(scored.score, 1),
-                    confident,
+                    not doubts,
                     variants.text[scored.variant],
                     tuple(scored.reasons),
+                    tuple(doubts),
                 )
             )
         return out

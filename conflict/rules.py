@@ -16,6 +16,9 @@ Rule codes (the contract; SPEC section 3, plus ``NEEDS_REVIEW``):
     level 1 of the candidate account's district, where a reviewer confirms the match (the
     named-account rules then apply) or releases the registration. Exception review is the wrong
     queue for it: it is a question about the named-account list, not a request for an exception.
+    The message gives the matcher's reason for doubt: a name several accounts share, a web
+    domain that is not the account's, a close runner-up, or a score below the match threshold.
+    A partner's dry run names no candidate (:func:`conceal_look_alike`).
     For MCS an uncertain match does not make the account named; the size rule decides, and its
     message names the look-alike account so MCS can register again with the account's domain.
 ``MCS_SIZE_THRESHOLD``
@@ -49,7 +52,7 @@ A finding's ``district`` is where its ticket goes: the matched account's distric
 """
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from conflict.types import (
@@ -62,6 +65,8 @@ from conflict.types import (
     Engagement,
     Facts,
     Finding,
+    MatchDoubt,
+    MatchMethod,
     Outcome,
     Policy,
     Severity,
@@ -81,6 +86,7 @@ __all__ = [
     "RULES",
     "Context",
     "RuleFn",
+    "conceal_look_alike",
     "derive_outcome",
     "describe",
     "evaluate",
@@ -115,6 +121,12 @@ class Context:
     matches: tuple[AccountMatch, ...]
     engagements: tuple[Engagement, ...]
     list_version_id: int | None
+    # District display names by code, for sentences; a code without a name is shown as is.
+    district_names: Mapping[str, str] = field(default_factory=dict)
+
+    def district_name(self, code: str) -> str:
+        """Return a district's display name, or its code when the name is not known."""
+        return self.district_names.get(code) or code
 
     @property
     def named(self) -> AccountMatch | None:
@@ -167,6 +179,47 @@ def _how(match: AccountMatch) -> str:
 def _account_label(match: AccountMatch) -> str:
     account = match.account
     return f"{account.name} ({account.account_id})"
+
+
+def _doubts(match: AccountMatch, policy: Policy) -> tuple[MatchDoubt, ...]:
+    if match.doubts:
+        return match.doubts
+    # A matcher that reports no doubt leaves the score as the only reason the rules can see.
+    return (MatchDoubt.BELOW_THRESHOLD,) if match.score < policy.fuzzy_match_score else ()
+
+
+def _doubt_clause(doubt: MatchDoubt, facts: Facts, match: AccountMatch, ctx: Context) -> str:
+    if doubt is MatchDoubt.SHARED_NAME:
+        sharing = sum(1 for m in ctx.matches if m.method in (MatchMethod.EXACT, MatchMethod.ALIAS))
+        many = f"{sharing} named accounts" if sharing > 1 else "several named accounts"
+        return f"{many} share that name, so it is not clear which one it is"
+    if doubt is MatchDoubt.CLOSE_RUNNER_UP:
+        return "another named account resembles it about as closely"
+    if doubt is MatchDoubt.DOMAIN_DIFFERS:
+        listed = match.account.domain  # normalised when the list was imported
+        if facts.customer_domain and listed:
+            return f"its web domain, {facts.customer_domain}, is not the account's, {listed}"
+        return "its web domain is not the account's"
+    return "the match is not certain"
+
+
+def _look_alike_text(
+    subject: str, facts: Facts, ctx: Context, match: AccountMatch, policy: Policy
+) -> str:
+    """Say which named account a customer may be and why the match is not certain."""
+    doubts = _doubts(match, policy)
+    below = MatchDoubt.BELOW_THRESHOLD in doubts
+    others = [
+        _doubt_clause(d, facts, match, ctx) for d in doubts if d != MatchDoubt.BELOW_THRESHOLD
+    ]
+    verb = "resembles" if below else "may be"
+    text = f"{subject} {verb} the named account {_account_label(match)}, matched {_how(match)}"
+    if below:
+        text += (
+            f", below the {policy.fuzzy_match_score:.1f} needed to treat them as the same company"
+        )
+        return text + "".join(f", and {clause}" for clause in others)
+    return text + ", but " + " and ".join(others or ["the match is not certain"])
 
 
 def _match_evidence(match: AccountMatch) -> dict[str, object]:
@@ -250,7 +303,7 @@ def named_account(facts: Facts, ctx: Context, policy: Policy) -> list[Finding]:
     if facts.party != _PARTNER or match is None:
         return []
     account = match.account
-    where = f"the {account.district} district's" if account.district else "a"
+    where = f"the {ctx.district_name(account.district)} district's" if account.district else "a"
     owner = (
         f" The account's MCS owner, {account.mcs_owner_email}, is told."
         if account.mcs_owner_email
@@ -272,10 +325,9 @@ def needs_review(facts: Facts, ctx: Context, policy: Policy) -> list[Finding]:
     if facts.party != _PARTNER or match is None:
         return []
     message = (
-        f"{facts.customer_name} resembles the named account {_account_label(match)}, matched "
-        f"{_how(match)}, below the {policy.fuzzy_match_score:.1f} needed to treat them as the "
-        f"same company. A channel manager will confirm whether they are the same company, in "
-        f"which case the named-account rules apply, or release this registration."
+        _look_alike_text(facts.customer_name, facts, ctx, match, policy) + ". A channel manager "
+        "will confirm whether they are the same company, in which case the named-account rules "
+        "apply, or release this registration."
     )
     evidence = _match_evidence(match)
     evidence["match_score_needed"] = policy.fuzzy_match_score
@@ -312,9 +364,8 @@ def mcs_size_threshold(facts: Facts, ctx: Context, policy: Policy) -> list[Findi
     hint = ""
     if look_alike is not None and not exception_applies:
         hint = (
-            f" It resembles the named account {_account_label(look_alike)}, matched "
-            f"{_how(look_alike)}, but not closely enough to count as that account; if it is, "
-            f"register again with the account's web domain."
+            " " + _look_alike_text("It", facts, ctx, look_alike, policy) + "; if it is that "
+            "account, register again with the account's web domain."
         )
     evidence: dict[str, object] = {
         "pc_count": facts.pc_count,
@@ -511,24 +562,29 @@ def _partner_overlap_finding(facts: Facts, other: Engagement, shared: frozenset[
         f"covering {_workloads(shared)}, which this registration also covers. {leader} has "
         f"priority because {why}; a channel manager decides."
     )
-    return Finding(
-        rule=PARTNER_OVERLAP,
-        severity=Severity.CONFLICT,
-        message=message,
-        other_registration_id=other.registration_id,
-        district=facts.district,
-        evidence={
-            "overlapping_workloads": sorted(shared),
-            "leader_registration_id": (
-                facts.registration_id if this_leads else other.registration_id
-            ),
+    evidence: dict[str, object] = {"overlapping_workloads": sorted(shared)}
+    leader_id = facts.registration_id if this_leads else other.registration_id
+    # A registration being submitted has no id yet: the evidence then leaves the leader's id
+    # out rather than claim a null one, and the service adds it once the row exists.
+    if leader_id is not None:
+        evidence["leader_registration_id"] = leader_id
+    evidence.update(
+        {
             "leader_is_this_registration": this_leads,
             "reason": reason,
             "solution_stack": facts.solution_stack,
             "other_solution_stack": other.solution_stack,
             "other_submitted_at": other.submitted_at.isoformat(),
             "other_status": other.status,
-        },
+        }
+    )
+    return Finding(
+        rule=PARTNER_OVERLAP,
+        severity=Severity.CONFLICT,
+        message=message,
+        other_registration_id=other.registration_id,
+        district=facts.district,
+        evidence=evidence,
     )
 
 
@@ -559,6 +615,34 @@ def other_side_message(evidence: Mapping[str, object] | None, customer_name: str
     leader = "The other partner's registration" if raised_leads else "Your registration"
     why = because[0] if raised_leads else because[1]
     return text + f" {leader} has priority because {why}; a channel manager decides."
+
+
+def conceal_look_alike(finding: Finding, customer_name: str) -> Finding:
+    """Return a possible-named-account finding as a partner's dry run tells it: no candidate.
+
+    The account look-up answers an uncertain match with "needs review" and names no account,
+    score or district, or the list could be mined by guessing names until the score rises; a
+    check that stores nothing must not tell more than the look-up does.
+    """
+    if finding.rule != NEEDS_REVIEW:
+        return finding
+    message = (
+        f"{customer_name} resembles a named account, but not certainly enough to say it is "
+        f"that account. If you register it, a channel manager will confirm whether it is, in "
+        f"which case the named-account rules apply, or release the registration."
+    )
+    return replace(
+        finding,
+        message=message,
+        account_id=None,
+        account_ref=None,
+        account_name=None,
+        method=None,
+        score=None,
+        mcs_owner_email=None,
+        district=None,
+        evidence={},
+    )
 
 
 # The registry: evaluate() runs these in this order, and findings keep the order.
@@ -601,6 +685,8 @@ def evaluate(
     matcher: AccountMatcher,
     engagements: Sequence[Engagement],
     policy: Policy,
+    *,
+    district_names: Mapping[str, str] | None = None,
 ) -> Decision:
     """Check a registration against the named-account list and the rules of engagement."""
     if facts.party not in (_PARTNER, _MCS):
@@ -623,7 +709,13 @@ def evaluate(
         if e.status in ACTIVE_STATUSES
         and (facts.registration_id is None or e.registration_id != facts.registration_id)
     )
-    ctx = Context(matches=matches, engagements=active, list_version_id=matcher.list_version_id)
+    ctx = Context(
+        matches=matches,
+        engagements=active,
+        list_version_id=matcher.list_version_id,
+        # Not `or {}`: a mapping that reads its names only when a sentence needs one stays lazy.
+        district_names={} if district_names is None else district_names,
+    )
     findings = tuple(f for rule in RULES.values() for f in rule(facts, ctx, policy))
     return Decision(
         outcome=derive_outcome(findings),

@@ -97,6 +97,15 @@ METHOD_WORDS: dict[str, str] = {
 }
 
 
+class MatchDoubt(StrEnum):
+    """Why the matcher is not sure a candidate is the customer (a match may have several)."""
+
+    SHARED_NAME = "shared_name"  # several accounts carry the name (or alias) given
+    CLOSE_RUNNER_UP = "close_runner_up"  # another account scores about as high
+    DOMAIN_DIFFERS = "domain_differs"  # the customer's web domain is not the account's
+    BELOW_THRESHOLD = "below_threshold"  # the name score is under the match threshold
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     """One named account of a list version, as the matcher sees it."""
@@ -122,6 +131,8 @@ class AccountMatch:
     confident: bool  # False: similar name but not sure -> "needs review" finding
     matched_on: str  # the normalised text or domain that matched
     reasons: tuple[str, ...] = ()  # evidence used (domain agrees, district differs, ...)
+    # Why an uncertain match is uncertain, for the rules' wording; empty when confident.
+    doubts: tuple[MatchDoubt, ...] = ()
 
 
 class AccountMatcher(Protocol):

@@ -465,6 +465,8 @@ def verdict(decision: Decision) -> dict[str, Any]:
             (f.message for f in decision.findings if f.severity == Severity.BLOCK), "Rejected"
         )
         text, level = f"Would be rejected — {reason}", "conflict"
+    elif decision.outcome == "in_exception_review":
+        text, level = "Would go to exception review", "warning"
     elif decision.findings and any(f.severity != Severity.INFO for f in decision.findings):
         text, level = "Needs review", "warning"
     else:
@@ -494,21 +496,29 @@ def precheck() -> Any:
     workloads = (
         [w for w in raw_workloads if isinstance(w, str)] if isinstance(raw_workloads, list) else []
     )
-    pcs = str(payload.get("pc_count") or "").strip()
+
+    def text(key: str) -> str | None:
+        return str(payload.get(key) or "").strip() or None
+
+    # Every field a rule reads, as the form submits it, so the verdict is the submission's.
     data: dict[str, Any] = {
         "customer_name": name,
-        "customer_domain": str(payload.get("customer_domain") or "").strip() or None,
-        "district": str(payload.get("district") or "").strip() or None,
+        "customer_domain": text("customer_domain"),
+        "district": text("district"),
         # Validation needs a workload; the real choice is put back below.
         "workloads": workloads or ["exchange"],
-        "pc_count": pcs or None,
+        "pc_count": text("pc_count"),
+        "solution_stack": text("solution_stack"),
+        "dotnet_early_adoption": payload.get("dotnet_early_adoption") in (True, "y", "true", "on"),
+        "estimated_value": text("estimated_value"),
     }
     try:
         parsed = RegistrationCreate.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err.get("loc") else "form"
         message = str(err.get("msg", "")).removeprefix("Value error, ")
+        # The one whole-form rule is about the estimated value an early .NET flag needs.
+        field = str(err["loc"][0]) if err.get("loc") else "estimated_value"
         label = field.replace("_", " ")
         return jsonify({"verdict": f"Check the {label}: {message}", "level": "idle"})
     if not workloads:

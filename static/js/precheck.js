@@ -9,7 +9,16 @@
   }
   var url = form.getAttribute("data-precheck-url");
   var csrfInput = form.querySelector("input[name='csrf_token']");
-  var WATCHED = ["customer_name", "customer_domain", "district", "pc_count"];
+  // Every field the rules read, so the live verdict is the one a submission gets.
+  var WATCHED = [
+    "customer_name",
+    "customer_domain",
+    "district",
+    "pc_count",
+    "solution_stack",
+    "dotnet_early_adoption",
+    "estimated_value"
+  ];
   var DELAY_MS = 400;
   var timer = null;
   var inFlight = null;
@@ -18,6 +27,11 @@
   function value(name) {
     var el = form.elements.namedItem(name);
     return el && typeof el.value === "string" ? el.value.trim() : "";
+  }
+
+  function ticked(name) {
+    var el = form.elements.namedItem(name);
+    return !!(el && el.checked);
   }
 
   function payload() {
@@ -31,7 +45,10 @@
       customer_domain: value("customer_domain"),
       district: value("district"),
       pc_count: value("pc_count"),
-      workloads: workloads
+      workloads: workloads,
+      solution_stack: value("solution_stack"),
+      dotnet_early_adoption: ticked("dotnet_early_adoption"),
+      estimated_value: value("estimated_value")
     };
   }
 

@@ -5,8 +5,8 @@ called it commits once, so a failure anywhere leaves no half-made registration o
 """
 
 import hashlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,7 @@ from models import (
 )
 from models.audit_log import record_audit
 from models.db import lock_columns
+from models.district import district_names
 from models.policy import active_policy, remember_active_policy
 from models.registration import ACTIVE_STATUSES, OPEN_STATUSES
 
@@ -108,6 +109,34 @@ def conflict_policy(version: PolicyVersion) -> Policy:
         fuzzy_review_score=values.fuzzy_review_score,
         high_impact_value=values.high_impact_value,
     )
+
+
+class LazyDistrictNames(Mapping[str, str]):
+    """District names by code, read the first time a finding's sentence needs one."""
+
+    # Most submissions name no district in any sentence: they should not pay for the query.
+    def __init__(self, sess: Session) -> None:
+        self._sess = sess
+        self._names: dict[str, str] | None = None
+
+    def _loaded(self) -> dict[str, str]:
+        if self._names is None:
+            from escalation.service import sla_env
+
+            # A finding that names a district opens a ticket, which reads the districts with
+            # their calendars once per transaction: one read serves both.
+            districts = sla_env(self._sess).districts
+            self._names = {code: d.name for code, d in districts.items()}
+        return self._names
+
+    def __getitem__(self, code: str) -> str:
+        return self._loaded()[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
 
 
 def _matcher(sess: Session) -> AccountMatcher:
@@ -321,20 +350,35 @@ def refuse_own_duplicate(
 
 
 def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -> Decision:
-    """Return the decision a registration would get now, storing nothing."""
+    """Return the decision a registration would get now, as the user may read it; store nothing.
+
+    The facts are built as ``submit_registration`` builds them, so the dry run's outcome is the
+    submission's. A partner's dry run names no look-alike account (see
+    :func:`partner_dry_run`).
+    """
     party = resolve_party(data, user)
     _check_district(sess, data.district)
     key, domain = _customer_keys(data)
     policy = conflict_policy(active_policy(sess))
     engagements = load_engagements(sess, key=key, domain=domain)
-    refuse_own_duplicate(
-        engagements,
-        party=party,
-        partner_id=user.partner_id if party == "partner" else None,
-        workloads=data.workloads,
+    partner_id = user.partner_id if party == "partner" else None
+    refuse_own_duplicate(engagements, party=party, partner_id=partner_id, workloads=data.workloads)
+    facts = _facts(data, party=party, partner_id=partner_id, submitted_at=utcnow())
+    decision = rules.evaluate(
+        facts, _matcher(sess), engagements, policy, district_names=district_names(sess)
     )
-    facts = _facts(data, party=party, partner_id=user.partner_id, submitted_at=utcnow())
-    return rules.evaluate(facts, _matcher(sess), engagements, policy)
+    return partner_dry_run(decision, data.customer_name) if user.role == "partner" else decision
+
+
+def partner_dry_run(decision: Decision, customer_name: str) -> Decision:
+    """Return a dry-run decision with its possible-named-account findings told as the look-up does.
+
+    A dry run stores nothing and leaves no ticket behind, so unlike a submission it could be
+    repeated with guessed names to mine the list; it tells a partner no more than
+    ``/accounts/lookup`` does.
+    """
+    findings = tuple(rules.conceal_look_alike(f, customer_name) for f in decision.findings)
+    return replace(decision, findings=findings)
 
 
 def find_by_idempotency_key(sess: Session, user: User, key: str) -> Registration | None:
@@ -354,6 +398,9 @@ def _finding_row(
     policy_version_id: int | None,
 ) -> ConflictFinding:
     evidence = dict(rules.findings_to_json([finding])[0]["evidence"])  # type: ignore[call-overload]
+    if evidence.get("leader_is_this_registration") is True and reg.id is not None:
+        # The rules judged this registration before it had an id; it has one now.
+        evidence.setdefault("leader_registration_id", reg.id)
     if finding.district:
         evidence.setdefault("district", finding.district)
     if finding.mcs_owner_email:
@@ -449,7 +496,9 @@ def submit_registration(
     # with its other messages in one flush instead of forcing one of their own.
     enabled_endpoints(sess)
     facts = _facts(data, party=party, partner_id=partner_id, submitted_at=now)
-    decision = rules.evaluate(facts, matcher, engagements, policy)
+    decision = rules.evaluate(
+        facts, matcher, engagements, policy, district_names=LazyDistrictNames(sess)
+    )
     named = next((f for f in decision.findings if f.rule == rules.NAMED_ACCOUNT), None)
     reg = Registration(
         party=party,
@@ -553,14 +602,6 @@ def _ensure_owner(reg: Registration, user: User) -> None:
     raise SubmissionError("Only the registering organisation can change this registration.")
 
 
-def _public_event(sess: Session, reg: Registration, user: User, body: str) -> None:
-    ticket_ids = sess.execute(
-        sa.select(Ticket.id).where(Ticket.registration_id == reg.id, Ticket.status != "decided")
-    ).scalars()
-    for tid in ticket_ids:
-        sess.add(TicketEvent(ticket_id=tid, kind="commented", actor_id=user.id, body=body))
-
-
 def withdraw_registration(sess: Session, reg: Registration, *, user: User, reason: str) -> None:
     """Withdraw an open registration with a reason."""
     _ensure_owner(reg, user)
@@ -573,8 +614,11 @@ def withdraw_registration(sess: Session, reg: Registration, *, user: User, reaso
     reg.withdrawn_reason = reason
     reg.withdrawn_at = utcnow()
     reg.updated_at = reg.withdrawn_at
-    _public_event(sess, reg, user, f"The registration was withdrawn: {reason}")
     record_audit(sess, user.id, "registration.withdrawn", "registration", reg.id, reason=reason)
+    from escalation.service import close_moot_tickets
+
+    # Its open tickets have nothing left to settle: close them, so no SLA runs on a dead deal.
+    close_moot_tickets(sess, reg, actor=user)
 
 
 def request_extension(sess: Session, reg: Registration, *, user: User, reason: str) -> None:
@@ -741,11 +785,11 @@ def _registration_body(
 
 
 # Evidence a partner may see: enough to understand the verdict, nothing about another
-# partner's registration (its id, stack, dates) and no other named accounts.
+# partner's registration (its id, stack, dates), no other named accounts and no MCS owner's
+# address (a named-account finding's sentence names the owner, as the look-up does).
 PARTNER_VISIBLE_EVIDENCE: frozenset[str] = frozenset(
     {
         "district",
-        "mcs_owner_email",
         "overlapping_workloads",
         "leader_is_this_registration",
         "reason",
@@ -808,6 +852,7 @@ def recheck_open_registrations(
         .scalars()
         .all()
     )
+    names = district_names(sess)
     active_rows: dict[int, list[ConflictFinding]] = {}
     for row in sess.execute(
         sa.select(ConflictFinding).where(
@@ -837,6 +882,7 @@ def recheck_open_registrations(
             matches=matched[match_key],
             engagements=(),
             list_version_id=list_version.id,
+            district_names=names,
         )
         fresh = [f for rule in LIST_RULES for f in rules.RULES[rule](facts, ctx, policy)]
         current = active_rows.get(reg.id or 0, [])
@@ -844,15 +890,6 @@ def recheck_open_registrations(
         current_keys = {(r.rule, r.account_ref) for r in current}
         gone = [r for r in current if (r.rule, r.account_ref) not in fresh_keys]
         added = [f for f in fresh if (f.rule, f.account_ref) not in current_keys]
-        for row in gone:
-            release_finding(
-                sess,
-                row,
-                reason=f"The account is not on named-account list version {list_version.id}.",
-                actor_id=actor_id,
-            )
-        if gone:
-            released.append(reg.id or 0)
         if added:
             rows = [
                 _finding_row(
@@ -868,6 +905,17 @@ def recheck_open_registrations(
             reg.list_version_id = list_version.id
             _open_tickets(sess, reg, rows, actor_id)
             new_conflicts.append(reg.id or 0)
+        # Released after the new findings joined the open ticket of their rule: a ticket that
+        # still holds a finding stays open, and only one left with none closes.
+        for row in gone:
+            release_finding(
+                sess,
+                row,
+                reason=f"The account is not on named-account list version {list_version.id}.",
+                actor_id=actor_id,
+            )
+        if gone:
+            released.append(reg.id or 0)
     record_audit(
         sess,
         actor_id,

@@ -13,9 +13,10 @@ from wtforms.validators import DataRequired, InputRequired, Length
 
 from escalation.states import (
     MIN_RATIONALE_CHARS,
+    PARTNER_OVERLAP_RULE,
+    PARTNER_PAIR_CHOICES,
     RESOLUTION_LABELS,
-    RESOLUTIONS_BY_TYPE,
-    TicketType,
+    resolutions_for,
 )
 from web.forms import Form
 
@@ -25,12 +26,14 @@ def choice_list(pairs: list[tuple[object, str]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]  # type: ignore[arg-type]
 
 
-def resolution_choices(ticket_type: str) -> list[SelectChoice]:
-    """Return the resolutions that may close a ticket of this type, with a prompt first."""
-    allowed = RESOLUTIONS_BY_TYPE[TicketType(ticket_type)]
+def resolution_choices(ticket_type: str, rule: str | None = None) -> list[SelectChoice]:
+    """Return the resolutions that may close a ticket of this type and rule, with a prompt first."""
+    allowed = resolutions_for(ticket_type, rule)
+    # Between two partners "Partner leads" alone would not say which partner: say it in full.
+    labels = PARTNER_PAIR_CHOICES if rule == PARTNER_OVERLAP_RULE else RESOLUTION_LABELS
     return choice_list(
         [("", "Choose a resolution")]
-        + [(value, label) for value, label in RESOLUTION_LABELS.items() if value in allowed]
+        + [(value, label) for value, label in labels.items() if value in allowed]
     )
 
 

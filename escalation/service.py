@@ -23,9 +23,11 @@ from escalation.sla import BusinessCalendar, SlaPolicy, add_business_hours, due_
 from escalation.states import (
     EVENT_KIND_BY_ACTION,
     LEVEL_NAMES,
+    RESOLUTION_LABELS,
     Action,
     InvalidDecision,
     InvalidTransition,
+    Resolution,
     TicketStatus,
     TicketType,
     next_level,
@@ -62,6 +64,7 @@ __all__ = [
     "assign",
     "can_work",
     "claim",
+    "close_moot_tickets",
     "comment",
     "decide",
     "escalate",
@@ -637,7 +640,9 @@ def open_ticket(
         if ticket.sla_due_at
         else "",
     ]
-    ctx = _email_context(ticket, registration, f"{what} for {registration.customer_name}.", lines)
+    # A name that ends in a full stop ("Acme Corp.") needs none added.
+    customer = registration.customer_name.rstrip(".")
+    ctx = _email_context(ticket, registration, f"{what} for {customer}.", lines)
     party, other_side = _split_other_partner(party, finding, other_registration)
     notify.enqueue_emails(
         sess,
@@ -709,6 +714,13 @@ def release_finding(
                 rule=finding.rule,
             )
             ticket.updated_at = now
+            if ticket.status != TicketStatus.DECIDED.value and not _holds_findings(sess, ticket):
+                _close_without_conflict(
+                    sess,
+                    ticket,
+                    actor_id=actor_id,
+                    why=f"A re-check found no conflict left: {reason}",
+                )
     record_audit(
         sess,
         actor_id,
@@ -717,6 +729,18 @@ def release_finding(
         finding.id,
         reason=reason,
         ticket_id=finding.ticket_id,
+    )
+
+
+def _holds_findings(sess: Session, ticket: Ticket) -> bool:
+    """Return True while any finding behind the ticket still holds."""
+    return (
+        sess.execute(
+            sa.select(ConflictFinding.id)
+            .where(ConflictFinding.ticket_id == ticket.id, ConflictFinding.active.is_(True))
+            .limit(1)
+        ).first()
+        is not None
     )
 
 
@@ -872,8 +896,42 @@ def comment(
     )
     ticket.updated_at = now
     record_audit(sess, author.id, "ticket.commented", "ticket", ticket.id, visibility=visibility)
+    _tell_comment(sess, ticket, author=author, text=text, internal=internal)
     sess.flush()
+    if not internal:
+        _webhook(sess, "ticket.commented", ticket, event_id=ev.id, visibility=visibility)
     return ev
+
+
+def _tell_comment(
+    sess: Session, ticket: Ticket, *, author: User, text: str, internal: bool
+) -> None:
+    """Tell the others on a ticket about a comment: the parties when public, and its owner."""
+    people: list[User | str] = [] if internal else list(_party_recipients(sess, ticket))
+    owner = sess.get(User, ticket.owner_id) if ticket.owner_id is not None else None
+    if owner is not None and owner.is_active:
+        people.append(owner)
+    elif not is_staff(author):
+        # Nobody owns it yet: a party's question goes to the reviewers who would take it.
+        people.extend(_territory_reviewers(sess, ticket))
+    others = [
+        p for p in people if not (isinstance(p, User) and p.id == author.id) and p != author.email
+    ]
+    if not others:
+        return
+    reg = sess.get(Registration, ticket.registration_id)
+    # No author named: between two partners neither may learn who the other side is.
+    ctx = _email_context(ticket, reg, f"New comment on ticket #{ticket.id}:", [text])
+    ctx["internal"] = internal
+    notify.enqueue_emails(
+        sess,
+        others,
+        event="ticket.commented",
+        template="ticket_commented",
+        subject=_subject(ticket, "Internal note" if internal else "New comment"),
+        context=ctx,
+        look_up=False,  # _party_recipients looked the addresses up
+    )
 
 
 def _other_open_tickets(sess: Session, registration_id: int, ticket_id: int | None) -> int:
@@ -949,67 +1007,221 @@ def decide(
         if ticket.other_registration_id
         else None
     )
-    # The other side's registration follows only a lead decision between MCS and a partner:
-    # "partner leads" makes MCS stand down and "MCS leads" the partner, "joint" approves both.
-    # Between two partners "partner leads" names no side, so that registration is left as it is.
-    if (
-        other is not None
-        and reg is not None
-        and other.party != reg.party
-        and chosen.value in _LEAD_RESOLUTIONS
-    ):
-        got = _settle_registration(
-            sess, other, registration_status_after(chosen, other.party), ticket, env, now
-        )
+    other_status = _other_side_status(chosen, reg, other)
+    if other is not None and other_status is not None:
+        got = _settle_registration(sess, other, other_status, ticket, env, now)
         if got:
             changes[str(other.id)] = got
 
+    _record_decision(
+        sess,
+        ticket,
+        actor_id=actor.id,
+        changes=changes,
+        policy_version_id=ticket.policy_version_id,
+        list_version_id=ticket.list_version_id,
+    )
+    _tell_decision(
+        sess,
+        ticket,
+        (reg, other),
+        changes,
+        headline=f"Ticket #{ticket.id} was decided: {RESOLUTION_LABELS[chosen]}.",
+        actor_id=actor.id,
+    )
+    return ticket
+
+
+def _record_decision(
+    sess: Session, ticket: Ticket, *, actor_id: int | None, changes: dict[str, str], **extra: Any
+) -> None:
+    """Write a decided ticket's timeline event and audit entry."""
     _event(
         sess,
         ticket,
         EVENT_KIND_BY_ACTION[Action.DECIDE],
-        actor_id=actor.id,
+        actor_id=actor_id,
         body=ticket.rationale,
-        now=now,
-        resolution=chosen.value,
+        now=ticket.decided_at,
+        resolution=ticket.resolution,
         level=ticket.level,
         registrations=changes,
     )
     record_audit(
         sess,
-        actor.id,
+        actor_id,
         "ticket.decided",
         "ticket",
         ticket.id,
-        resolution=chosen.value,
+        resolution=ticket.resolution,
         level=ticket.level,
         registrations=changes,
-        policy_version_id=ticket.policy_version_id,
-        list_version_id=ticket.list_version_id,
+        **extra,
     )
-    label = chosen.value.replace("_", " ")
-    ctx = _email_context(
-        ticket,
-        reg,
-        f"Ticket #{ticket.id} was decided: {label}.",
-        [f"Rationale: {ticket.rationale}"],
-    )
-    recipients: list[User | str] = list(_party_recipients(sess, ticket))
-    if ticket.owner_id is not None and ticket.owner_id != actor.id:
-        owner = sess.get(User, ticket.owner_id)
-        if owner is not None:
-            recipients.append(owner)
-    notify.enqueue_emails(
-        sess,
-        recipients,
-        event="ticket.decided",
-        template="ticket_decided",
-        subject=_subject(ticket, "Decided"),
-        context=ctx,
-        look_up=False,  # _party_recipients looked the addresses up
-    )
+
+
+def _other_side_status(
+    chosen: Resolution, reg: Registration | None, other: Registration | None
+) -> str | None:
+    """Return what a decision does to the ticket's second registration (None: nothing)."""
+    if other is None or reg is None:
+        return None
+    if other.party != reg.party:
+        # Between MCS and a partner a lead decision settles both sides: "partner leads" makes
+        # MCS stand down, "MCS leads" the partner, "joint" approves both.
+        if chosen.value not in _LEAD_RESOLUTIONS:
+            return None
+        return registration_status_after(chosen, other.party)
+    # Between two partners "partner leads" gives the customer to the registration that raised
+    # the ticket, so the other stands down; "joint" lets both go ahead; "rejected" leaves the
+    # other partner's registration as it is.
+    return _PARTNER_PAIR_OTHER_STATUS.get(chosen)
+
+
+_PARTNER_PAIR_OTHER_STATUS: dict[Resolution, str] = {
+    Resolution.PARTNER_LEADS: "rejected",
+    Resolution.JOINT_ENGAGEMENT: "approved",
+}
+
+
+def _registration_line(reg: Registration, changes: dict[str, str]) -> str:
+    got = changes.get(str(reg.id))
+    what = f"is now {got}" if got else f"stays {reg.status.replace('_', ' ')}"
+    return f"Your registration #{reg.id} for {reg.customer_name} {what}."
+
+
+def _sides(
+    party: list[User | str], regs: Sequence[Registration | None]
+) -> list[tuple[Registration | None, list[User | str]]]:
+    """Group a ticket's party by the registration each recipient holds (None: no registration)."""
+    groups: dict[int | None, list[User | str]] = {}
+    held = [r for r in regs if r is not None]
+    mcs = next((r for r in held if r.party == "mcs"), None)
+    for person in party:
+        mine: Registration | None = None
+        if isinstance(person, User) and person.role == "partner":
+            mine = next((r for r in held if r.partner_id == person.partner_id), None)
+        elif mcs is not None:
+            # The MCS owner and MCS submitters stand on the MCS registration's side.
+            mine = mcs
+        groups.setdefault(mine.id if mine else None, []).append(person)
+    by_id = {r.id: r for r in held}
+    return [(by_id.get(rid) if rid else None, people) for rid, people in groups.items()]
+
+
+def _tell_decision(
+    sess: Session,
+    ticket: Ticket,
+    regs: tuple[Registration | None, Registration | None],
+    changes: dict[str, str],
+    *,
+    headline: str,
+    actor_id: int | None,
+) -> None:
+    """Tell each side what a decision did to its own registration, and the owner everything."""
+    reg = regs[0]
+    rationale = [f"Rationale: {ticket.rationale}"]
+    subject = _subject(ticket, "Decided")
+    for mine, people in _sides(list(_party_recipients(sess, ticket)), regs):
+        lines = rationale + ([_registration_line(mine, changes)] if mine is not None else [])
+        ctx = _email_context(ticket, reg, headline, lines)
+        if mine is not None:
+            ctx["registration_id"] = mine.id
+        notify.enqueue_emails(
+            sess,
+            people,
+            event="ticket.decided",
+            template="ticket_decided",
+            subject=subject,
+            context=ctx,
+            look_up=False,  # _party_recipients looked the addresses up
+        )
+    owner = sess.get(User, ticket.owner_id) if ticket.owner_id is not None else None
+    if owner is not None and owner.id != actor_id:
+        staff = [
+            f"Registration #{r.id} is now {changes[str(r.id)]}."
+            for r in regs
+            if r is not None and str(r.id) in changes
+        ]
+        notify.enqueue_email(
+            sess,
+            event="ticket.decided",
+            template="ticket_decided",
+            subject=subject,
+            context=_email_context(ticket, reg, headline, rationale + staff),
+            user=owner,
+        )
     _webhook(sess, "ticket.decided", ticket, registrations=changes)
-    return ticket
+
+
+# --- closing tickets with nothing left to decide -------------------------------------------
+
+
+def close_moot_tickets(sess: Session, reg: Registration, *, actor: User) -> list[Ticket]:
+    """Close the open tickets of a withdrawn registration: nothing is left to decide."""
+    tickets = list(
+        sess.execute(
+            sa.select(Ticket)
+            .where(
+                sa.or_(Ticket.registration_id == reg.id, Ticket.other_registration_id == reg.id),
+                Ticket.status != TicketStatus.DECIDED.value,
+            )
+            .order_by(Ticket.id)
+        ).scalars()
+    )
+    for ticket in tickets:
+        # Neutral words: the other side must not read the withdrawing partner's reasons.
+        which = (
+            "The registration that raised this ticket"
+            if ticket.registration_id == reg.id
+            else "The other registration on this ticket"
+        )
+        _close_without_conflict(
+            sess,
+            ticket,
+            actor_id=actor.id,
+            why=f"{which} was withdrawn; nothing is left to decide.",
+        )
+    return tickets
+
+
+def _close_without_conflict(
+    sess: Session, ticket: Ticket, *, actor_id: int | None, why: str
+) -> None:
+    """Close a ticket as no longer in conflict and let its registrations go ahead."""
+    _lock(sess, ticket)
+    if ticket.status == TicketStatus.DECIDED.value:
+        return
+    env = sla_env(sess)
+    now = utcnow()
+    ticket.status = TicketStatus.DECIDED.value
+    ticket.resolution = Resolution.NO_CONFLICT.value
+    ticket.rationale = why[:4000]
+    ticket.decided_at = now
+    ticket.updated_at = now
+    regs = (
+        sess.get(Registration, ticket.registration_id),
+        sess.get(Registration, ticket.other_registration_id)
+        if ticket.other_registration_id
+        else None,
+    )
+    changes: dict[str, str] = {}
+    for r in regs:
+        # A withdrawn side is no longer open and stays as it is; the side left waiting on this
+        # ticket goes ahead unless another open ticket still holds it.
+        if r is not None and r.status in ("in_conflict", "in_exception_review"):
+            got = _settle_registration(sess, r, "approved", ticket, env, now)
+            if got:
+                changes[str(r.id)] = got
+    _record_decision(sess, ticket, actor_id=actor_id, changes=changes, reason=why)
+    _tell_decision(
+        sess,
+        ticket,
+        regs,
+        changes,
+        headline=f"Ticket #{ticket.id} was closed: no conflict is left.",
+        actor_id=actor_id,
+    )
 
 
 def escalate(sess: Session, ticket: Ticket, *, actor: User | None, reason: str) -> Ticket:
@@ -1105,6 +1317,9 @@ def reopen(sess: Session, ticket: Ticket, *, actor: User, reason: str) -> Ticket
     _lock(sess, ticket)
     _require_work(actor, ticket)
     new_status = transition(ticket.status, Action.REOPEN)
+    if ticket.resolution == Resolution.NO_CONFLICT.value:
+        # Its registration was withdrawn or its findings released: there is nothing to reopen.
+        raise TicketError("a ticket closed because no conflict is left cannot be reopened")
     if not (reason or "").strip():
         raise TicketError("say why the ticket is reopened")
     if _existing_open(sess, ticket.registration_id, ticket.rule, ticket.other_registration_id):
@@ -1133,6 +1348,9 @@ def reopen(sess: Session, ticket: Ticket, *, actor: User, reason: str) -> Ticket
     if reg is not None and reg.status in ("approved", "rejected"):
         reg.status = "in_exception_review" if ticket.type == "exception" else "in_conflict"
         reg.decided_at = None
+        # A later approval starts a new lifetime; the old expiry belonged to the old decision.
+        reg.expires_at = None
+        reg.reminder_sent_at = None
         reg.updated_at = now
     _event(
         sess,

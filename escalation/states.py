@@ -43,6 +43,8 @@ class Resolution(StrEnum):
     REJECTED = "rejected"
     EXCEPTION_GRANTED = "exception_granted"
     EXCEPTION_DENIED = "exception_denied"
+    # Set by the system, never chosen: the registration was withdrawn or its findings released.
+    NO_CONFLICT = "no_conflict"
 
 
 # How each resolution reads on pages, in e-mails and on the dashboard.
@@ -54,6 +56,7 @@ RESOLUTION_LABELS: Final[Mapping[str, str]] = MappingProxyType(
         Resolution.REJECTED: "Rejected",
         Resolution.EXCEPTION_GRANTED: "Exception granted",
         Resolution.EXCEPTION_DENIED: "Exception denied",
+        Resolution.NO_CONFLICT: "No longer in conflict",
     }
 )
 
@@ -176,6 +179,31 @@ RESOLUTIONS_BY_TYPE: Final[Mapping[TicketType, frozenset[Resolution]]] = Mapping
 
 MIN_RATIONALE_CHARS: Final[int] = 10
 NO_BID_RULE: Final[str] = "NO_BID_DOTNET"
+PARTNER_OVERLAP_RULE: Final[str] = "PARTNER_OVERLAP"
+
+# Between two partners MCS is no party, so "MCS leads" decides nothing. "Partner leads" gives the
+# customer to the registration that raised the ticket (the other stands down), "rejected" leaves
+# it with the other partner, "joint" lets both go ahead.
+_PARTNER_PAIR_RESOLUTIONS: Final[frozenset[Resolution]] = frozenset(
+    {Resolution.PARTNER_LEADS, Resolution.JOINT_ENGAGEMENT, Resolution.REJECTED}
+)
+
+# How the resolutions of a partner-vs-partner ticket read where a reviewer chooses one.
+PARTNER_PAIR_CHOICES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        Resolution.PARTNER_LEADS: "This registration leads; the other partner's stands down",
+        Resolution.JOINT_ENGAGEMENT: "Joint engagement: both registrations go ahead",
+        Resolution.REJECTED: "Rejected: the other partner's registration keeps the lead",
+    }
+)
+
+
+def resolutions_for(ticket_type: TicketType | str, rule: str | None) -> frozenset[Resolution]:
+    """Return the resolutions a reviewer may choose for a ticket of this type and rule."""
+    allowed = RESOLUTIONS_BY_TYPE[TicketType(ticket_type)]
+    if rule == PARTNER_OVERLAP_RULE:
+        return allowed & _PARTNER_PAIR_RESOLUTIONS
+    return allowed
 
 
 def validate_decision(
@@ -199,10 +227,12 @@ def validate_decision(
         chosen = Resolution(resolution)
     except ValueError:
         raise InvalidDecision(f"unknown resolution {resolution!r}") from None
-    if chosen not in RESOLUTIONS_BY_TYPE[kind]:
-        accepted = ", ".join(sorted(RESOLUTIONS_BY_TYPE[kind]))
+    allowed = resolutions_for(kind, rule)
+    if chosen not in allowed:
+        accepted = ", ".join(sorted(allowed))
+        what = "partner-vs-partner" if rule == PARTNER_OVERLAP_RULE else f"{kind}"
         raise InvalidDecision(
-            f"a {kind} ticket cannot be decided {chosen}; choose one of: {accepted}"
+            f"a {what} ticket cannot be decided {chosen}; choose one of: {accepted}"
         )
     # Whitespace is not an explanation: count only the characters a reader sees.
     visible = sum(1 for ch in rationale or "" if not ch.isspace())

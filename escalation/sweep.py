@@ -15,9 +15,13 @@ New owners are spread per place (new level, district, region), most urgent place
 first, over the reviewers who may own them there, the load carrying over from one place to
 the next; an active Gold partner's coordinator keeps the partner's tickets. Level 3 is the top:
 an overdue national ticket is marked breached instead, once. Each owner gets one summary e-mail
-per sweep and the sweep writes one audit event; the per-ticket trail is the timeline.
+per sweep and the sweep writes one audit event; the per-ticket trail is the timeline. A ticket
+whose owner is missing or inactive is announced to the active reviewers covering its level and
+place instead, as a manual escalation does; they find it in the same one e-mail.
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,9 +30,16 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from escalation import notify, sweep_pg, sweep_sqlite
-from escalation.routing import Reviewer, active_coordinators
-from escalation.service import SlaEnv, _reviewers, sla_env, ticket_path
-from models import Partner, User, WebhookEndpoint
+from escalation.routing import Place, Reviewer, active_coordinators
+from escalation.service import (
+    SlaEnv,
+    _chunks,
+    _reviewers,
+    _territory_reviewers,
+    sla_env,
+    ticket_path,
+)
+from models import Partner, Ticket, User, WebhookEndpoint
 from models.audit_log import record_audit
 from models.db import is_postgres
 from models.partner import GOLD_POINTS
@@ -39,6 +50,35 @@ SUMMARY_IDS = 20
 
 DueKey = tuple[str, int, str | None]  # (ticket type, new level, district)
 ByOwner = dict[int | None, list[int]]  # owner (None: nobody) -> ticket ids
+
+
+@dataclass(frozen=True)
+class Wording:
+    """How a summary e-mail puts what happened, to owners and to those covering for nobody."""
+
+    subject: str
+    headline: str
+    unowned_subject: str
+    unowned_headline: str
+
+
+BREACHED = Wording(
+    subject="[ChannelGuard] {n} ticket(s) breached the national SLA",
+    headline="{n} ticket(s) you own ran past the national (level 3) SLA.",
+    unowned_subject="[ChannelGuard] {n} unowned ticket(s) breached the national SLA",
+    unowned_headline=(
+        "{n} ticket(s) in your territory with no active owner ran past the national (level 3) SLA."
+    ),
+)
+ESCALATED = Wording(
+    subject="[ChannelGuard] {n} ticket(s) escalated to you",
+    headline="{n} ticket(s) ran past their SLA and were escalated to you.",
+    unowned_subject="[ChannelGuard] {n} unowned ticket(s) escalated to your level",
+    unowned_headline=(
+        "{n} ticket(s) in your territory ran past their SLA and were escalated to your level "
+        "with no owner."
+    ),
+)
 
 
 @dataclass
@@ -71,21 +111,9 @@ def escalate_overdue(sess: Session, now: datetime) -> int:
     sess.flush()
     statements = sweep_pg if is_postgres(sess) else sweep_sqlite
     breached = statements.mark_breached(sess, now)
-    _summary_emails(
-        sess,
-        breached,
-        event="ticket.breached",
-        subject="[ChannelGuard] {n} ticket(s) breached the national SLA",
-        headline="{n} ticket(s) you own ran past the national (level 3) SLA.",
-    )
+    _summary_emails(sess, breached, event="ticket.breached", wording=BREACHED)
     moved = statements.escalate(sess, _context(sess, now))
-    _summary_emails(
-        sess,
-        moved,
-        event=EVENT,
-        subject="[ChannelGuard] {n} ticket(s) escalated to you",
-        headline="{n} ticket(s) ran past their SLA and were escalated to you.",
-    )
+    _summary_emails(sess, moved, event=EVENT, wording=ESCALATED)
     escalated = sorted(tid for ids in moved.values() for tid in ids)
     breached_ids = sorted(tid for ids in breached.values() for tid in ids)
     if escalated or breached_ids:
@@ -132,39 +160,111 @@ def _webhook_endpoints(sess: Session, event: str) -> list[WebhookEndpoint]:
     return [ep for ep in notify.enabled_endpoints(sess) if not ep.events or event in ep.events]
 
 
-def _summary_emails(
-    sess: Session, by_owner: ByOwner, *, event: str, subject: str, headline: str
-) -> None:
-    """Send each owner one e-mail naming the tickets a sweep handed them."""
-    owned = {owner: ids for owner, ids in by_owner.items() if owner is not None and ids}
-    if not owned:
-        return
-    users = {
-        u.id: u for u in sess.execute(sa.select(User).where(col(User.id).in_(owned))).scalars()
-    }
-    for owner_id, ids in sorted(owned.items()):
-        user = users.get(owner_id)
-        if user is None:
+def _summary_emails(sess: Session, by_owner: ByOwner, *, event: str, wording: Wording) -> None:
+    """Send each person one e-mail naming the tickets a sweep handed them or left unowned."""
+    owners = _accounts(sess, [owner for owner, ids in by_owner.items() if owner and ids])
+    people: dict[int, User] = {}
+    owned: dict[int, list[int]] = defaultdict(list)
+    unowned: list[int] = []
+    for owner_id, ids in by_owner.items():
+        user = owners.get(owner_id) if owner_id is not None else None
+        if not ids:
             continue
-        ids = sorted(ids)
-        shown = ", ".join(f"#{i}" for i in ids[:SUMMARY_IDS])
-        more = f" and {len(ids) - SUMMARY_IDS} more" if len(ids) > SUMMARY_IDS else ""
-        notify.enqueue_email(
+        if owner_id is not None and user is not None and user.is_active:
+            people[owner_id] = user
+            owned[owner_id].extend(ids)
+        else:
+            unowned.extend(ids)
+    covered: dict[int, list[int]] = defaultdict(list)
+    for user_id, (user, ids) in _covering_reviewers(sess, unowned).items():
+        people[user_id] = user
+        covered[user_id].extend(ids)
+    for user_id in sorted(people):
+        _summary_email(
             sess,
+            people[user_id],
+            sorted(owned.get(user_id, [])),
+            sorted(covered.get(user_id, [])),
             event=event,
-            template="ticket_escalated",
-            subject=subject.format(n=len(ids)),
-            context={
-                "headline": headline.format(n=len(ids)),
-                "lines": [f"Tickets: {shown}{more}."],
-                "url": notify.absolute_url(ticket_path(ids[0]) if len(ids) == 1 else "/queue"),
-                "ticket_id": ids[0] if len(ids) == 1 else None,
-                "registration_id": None,
-                "customer_name": "",
-                "rule": None,
-                "level": None,
-                "resolution": None,
-                "due_at": None,
-            },
-            user=user,
+            wording=wording,
         )
+
+
+def _accounts(sess: Session, user_ids: list[int]) -> dict[int, User]:
+    """Return the accounts of some user ids (ids with no account are left out)."""
+    if not user_ids:
+        return {}
+    rows = sess.execute(sa.select(User).where(col(User.id).in_(user_ids))).scalars()
+    return {u.id: u for u in rows if u.id is not None}
+
+
+def _covering_reviewers(
+    sess: Session, ticket_ids: Iterable[int]
+) -> dict[int, tuple[User, list[int]]]:
+    """Return user id -> (active reviewer, the tickets whose level and place they cover)."""
+    t = Ticket.__table__.c  # type: ignore[attr-defined]
+    places: dict[Place, list[int]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(ticket_ids))):
+        rows = sess.execute(sa.select(t.id, t.level, t.district, t.region).where(t.id.in_(chunk)))
+        for ticket_id, level, district, region in rows:
+            places[(level, district, region)].append(ticket_id)
+    by_user: dict[int, tuple[User, list[int]]] = {}
+    for ids in places.values():
+        # The rule reads only level and place, so one ticket answers for its whole place; it
+        # is read afresh because the sweep's bulk UPDATEs bypassed the session's copy.
+        ticket = sess.get(Ticket, ids[0], populate_existing=True)
+        if ticket is None:
+            continue
+        for user in _territory_reviewers(sess, ticket):
+            if user.id is not None:
+                by_user.setdefault(user.id, (user, []))[1].extend(ids)
+    return by_user
+
+
+def _summary_email(
+    sess: Session,
+    user: User,
+    owned: list[int],
+    unowned: list[int],
+    *,
+    event: str,
+    wording: Wording,
+) -> None:
+    """Queue one person's summary: the tickets they own, then those with no active owner."""
+    if owned:
+        subject, headline, n = wording.subject, wording.headline, len(owned)
+        lines = [f"Tickets: {_ticket_list(owned)}."]
+        if unowned:
+            lines.append(f"Also in your territory, with no active owner: {_ticket_list(unowned)}.")
+    else:
+        subject, headline, n = wording.unowned_subject, wording.unowned_headline, len(unowned)
+        lines = [f"Tickets: {_ticket_list(unowned)}."]
+    ids = [*owned, *unowned]
+    notify.enqueue_email(
+        sess,
+        event=event,
+        template="ticket_escalated",
+        subject=subject.format(n=n),
+        context={
+            "headline": headline.format(n=n),
+            "lines": lines,
+            "url": notify.absolute_url(ticket_path(ids[0]) if len(ids) == 1 else "/queue"),
+            "ticket_id": ids[0] if len(ids) == 1 else None,
+            "registration_id": None,
+            "customer_name": "",
+            "rule": None,
+            "level": None,
+            "resolution": None,
+            "due_at": None,
+            # The same template tells breaches: its opening sentence must say which it is.
+            "breached": event == "ticket.breached",
+        },
+        user=user,
+    )
+
+
+def _ticket_list(ids: list[int]) -> str:
+    """Name at most SUMMARY_IDS tickets and count the rest."""
+    shown = ", ".join(f"#{i}" for i in ids[:SUMMARY_IDS])
+    more = f" and {len(ids) - SUMMARY_IDS} more" if len(ids) > SUMMARY_IDS else ""
+    return f"{shown}{more}"

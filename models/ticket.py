@@ -19,6 +19,7 @@ RESOLUTIONS: tuple[str, ...] = (
     "rejected",
     "exception_granted",
     "exception_denied",
+    "no_conflict",
 )
 
 

@@ -76,6 +76,7 @@ VOCABULARY_LABELS: dict[str, str] = {
     "api": "API",
     "cli": "Command line",
     "sync": "Sync from URL",
+    "sla_warning": "SLA warning",
 }
 
 

@@ -191,7 +191,7 @@ def test_reviewer_decides_a_joint_engagement_and_the_partner_is_told(
     mail = one_mail(
         box, world.partner, f"Decided: Named account: Prudential Financial (ticket #{ticket_id})"
     )
-    assert f"Ticket #{ticket_id} was decided: joint engagement." in mail["text/plain"]
+    assert f"Ticket #{ticket_id} was decided: Joint engagement." in mail["text/plain"]
     assert rationale in mail["text/plain"]
     assert rationale in mail["text/html"]
 

@@ -317,7 +317,17 @@ def test_mcs_versus_partner_decision_settles_both_sides(
     assert (reg.status, mcs_reg.status) == (partner_status, mcs_status)
 
 
-def test_partner_versus_partner_leaves_the_other_registration(world: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("resolution", "raised", "other"),
+    [
+        ("partner_leads", "approved", "rejected"),
+        ("joint_engagement", "approved", "approved"),
+        ("rejected", "rejected", "approved"),
+    ],
+)
+def test_partner_versus_partner_decision_names_the_leading_registration(
+    world: dict[str, Any], resolution: str, raised: str, other: str
+) -> None:
     judge = reviewer()
     rival_user = make_user("partner")
     earlier = make_registration(rival_user, status="approved")
@@ -328,8 +338,25 @@ def test_partner_versus_partner_leaves_the_other_registration(world: dict[str, A
         other_registration_id=earlier.id,
         other_partner_id=rival_user.partner_id,
     )
-    service.decide(db.session, ticket, actor=judge, resolution="mcs_leads", rationale=RATIONALE)
-    assert reg.status == "rejected" and earlier.status == "approved"
+    service.decide(db.session, ticket, actor=judge, resolution=resolution, rationale=RATIONALE)
+    assert (reg.status, earlier.status) == (raised, other)
+
+
+def test_partner_versus_partner_cannot_be_decided_mcs_leads(world: dict[str, Any]) -> None:
+    rival_user = make_user("partner")
+    earlier = make_registration(rival_user, status="approved")
+    reg = make_registration(world["p_user"], status="in_conflict")
+    ticket = make_ticket(
+        reg,
+        rule="PARTNER_OVERLAP",
+        other_registration_id=earlier.id,
+        other_partner_id=rival_user.partner_id,
+    )
+    with pytest.raises(InvalidDecision, match="partner-vs-partner"):
+        service.decide(
+            db.session, ticket, actor=reviewer(), resolution="mcs_leads", rationale=RATIONALE
+        )
+    assert (reg.status, earlier.status, ticket.status) == ("in_conflict", "approved", "open")
 
 
 def test_approval_waits_for_the_registrations_other_open_ticket(world: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from escalation.states import (
     allowed_actions,
     next_level,
     registration_status_after,
+    resolutions_for,
     transition,
     validate_decision,
 )
@@ -53,6 +54,7 @@ def test_enum_values_match_the_stored_strings() -> None:
         "rejected",
         "exception_granted",
         "exception_denied",
+        "no_conflict",
     }
 
 
@@ -207,7 +209,24 @@ def test_resolutions_by_type() -> None:
         Resolution.REJECTED,
     }
     every = set().union(*RESOLUTIONS_BY_TYPE.values())
-    assert every == set(Resolution)
+    # "No longer in conflict" is the system's closing, never a reviewer's choice.
+    assert every == set(Resolution) - {Resolution.NO_CONFLICT}
+
+
+def test_partner_pair_tickets_offer_no_mcs_decision() -> None:
+    assert resolutions_for(TicketType.CONFLICT, "PARTNER_OVERLAP") == {
+        Resolution.PARTNER_LEADS,
+        Resolution.JOINT_ENGAGEMENT,
+        Resolution.REJECTED,
+    }
+    assert (
+        resolutions_for(TicketType.CONFLICT, "MCS_OVERLAP")
+        == (RESOLUTIONS_BY_TYPE[TicketType.CONFLICT])
+    )
+    with pytest.raises(InvalidDecision, match="partner-vs-partner"):
+        validate_decision("conflict", 1, "mcs_leads", "a sound reason", rule="PARTNER_OVERLAP")
+    with pytest.raises(InvalidDecision):
+        validate_decision("conflict", 1, "no_conflict", "a sound reason")
 
 
 # --- what a decision does to the registration ----------------------------------------------
@@ -236,7 +255,10 @@ def test_registration_status_after(resolution: str, party: str, expected: str) -
 
 def test_registration_outcomes_cover_every_resolution_and_party() -> None:
     assert {(r, p) for r, p, _ in REGISTRATION_OUTCOMES} == {
-        (r.value, p) for r in Resolution for p in ("partner", "mcs")
+        (r.value, p)
+        for r in Resolution
+        if r is not Resolution.NO_CONFLICT
+        for p in ("partner", "mcs")
     }
 
 

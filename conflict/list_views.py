@@ -38,6 +38,7 @@ from conflict.lists import (
 )
 from models import District, DistrictReview, NamedAccount, NamedAccountList, User
 from models.db import session as db_session
+from models.district_review import REVIEW_STATUSES
 from models.policy import active_policy
 from web.auth import role_required
 from web.forms import Form
@@ -244,7 +245,7 @@ def reviews() -> Any:
     sess = db_session()
     status = request.args.get("status", "open")
     query = reviews_query(current_user)
-    if status in ("open", "signed_off"):
+    if status in REVIEW_STATUSES:
         query = query.where(DistrictReview.status == status)
     rows = sess.execute(
         query.add_columns(District.name, NamedAccountList.label)
@@ -252,7 +253,7 @@ def reviews() -> Any:
         .order_by(DistrictReview.due_at, DistrictReview.id)
         .limit(SHOW_ROWS)
     ).all()
-    return render_template("lists/reviews.html", rows=rows, status=status)
+    return render_template("lists/reviews.html", rows=rows, status=status, statuses=REVIEW_STATUSES)
 
 
 @bp.route("/admin/lists/reviews/<int:review_id>", methods=["GET", "POST"])
@@ -273,7 +274,7 @@ def review(review_id: int) -> Any:
             sign_off_review(sess, rev, user=current_user, notes=form.notes.data or "")
         except ListError as exc:
             sess.rollback()
-            flash(str(exc), "error")
+            flash(f"Not signed off: {exc}.", "error")
         else:
             sess.commit()
             flash(

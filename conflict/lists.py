@@ -2,7 +2,8 @@
 
 Versions go draft -> published (effective from a date) -> superseded, and exactly one version is
 published at any moment (a partial unique index backs this up). Publishing a version re-checks every
-open registration against it and opens the semi-annual district reviews.
+open registration against it, closes the superseded version's open district reviews and opens
+the semi-annual reviews of the new one.
 
 Services here add to the caller's session and never commit: the view, command or job that called
 them commits once, so a failed publish leaves nothing half-done.
@@ -1042,8 +1043,8 @@ class PublishResult:
 def _check_effective_from(sess: Session, effective_from: date, now: datetime) -> None:
     if effective_from > now.astimezone(UTC).date():
         raise ListError(
-            f"effective_from {effective_from} is in the future; publish the draft on that day "
-            "(exactly one version is in effect at any moment)"
+            f"the effective date {effective_from} is in the future; publish the draft on that "
+            "day (exactly one version is in effect at any moment)"
         )
     current = effective_version(sess)
     if (
@@ -1052,7 +1053,7 @@ def _check_effective_from(sess: Session, effective_from: date, now: datetime) ->
         and effective_from < current.effective_from
     ):
         raise ListError(
-            f"effective_from {effective_from} is before the current version's "
+            f"the effective date {effective_from} is before the current version's "
             f"({current.effective_from})"
         )
 
@@ -1065,7 +1066,7 @@ def publish(
     actor_id: int | None,
     now: datetime | None = None,
 ) -> PublishResult:
-    """Publish a draft: supersede the effective version, notify, open reviews, re-check."""
+    """Publish a draft: supersede the effective version and its reviews, notify, re-check."""
     now = now or utcnow()
     # Two admins publishing at once must not both supersede the same version.
     lock_key(sess, "named_account_list:publish")
@@ -1100,6 +1101,8 @@ def publish(
         **changes,
     )
     _notify_published(sess, list_version, old, changes)
+    if old is not None:
+        _close_superseded_reviews(sess, old, list_version, actor_id)
     reviews = _open_reviews(sess, now, diff)
     recheck, ran = _recheck_open_registrations(sess, list_version, actor_id)
     return PublishResult(list_version, old, changes, reviews, recheck, ran)
@@ -1231,6 +1234,35 @@ def _open_reviews(sess: Session, now: datetime, diff: ListDiff | None) -> int:
     return len(missing)
 
 
+def _close_superseded_reviews(
+    sess: Session, old: NamedAccountList, new: NamedAccountList, actor_id: int | None
+) -> None:
+    # A review of a list no longer in effect cannot be acted on; it closes without a sign-off
+    # and the districts review the new version instead.
+    reviews = sess.execute(
+        sa.select(DistrictReview)
+        .where(DistrictReview.list_id == old.id, DistrictReview.status == "open")
+        .order_by(DistrictReview.id)
+    ).scalars()
+    for review in list(reviews):
+        # The same lock as a sign-off: one being signed off right now keeps its sign-off.
+        lock_key(sess, f"district_review:{review.id}")
+        sess.refresh(review)
+        if review.status != "open":
+            continue
+        review.status = "superseded"
+        record_audit(
+            sess,
+            actor_id,
+            "list.review_superseded",
+            "district_review",
+            review.id,
+            list_id=old.id,
+            district=review.district,
+            superseded_by_id=new.id,
+        )
+
+
 def _district_reviewers(sess: Session, district: District) -> list[User]:
     users = sess.execute(
         sa.select(User).where(
@@ -1342,6 +1374,11 @@ def sign_off_review(
         raise PermissionError("you may not sign off this district's review")
     lock_key(sess, f"district_review:{review.id}")
     sess.refresh(review)
+    if review.status == "superseded":
+        raise ListError(
+            "this review was closed when a newer list version was published; "
+            "sign off the review of the list in effect instead"
+        )
     if review.status != "open":
         raise ListError("this review is already signed off")
     review.status = "signed_off"

@@ -93,7 +93,8 @@ def claim_outbox(
     """Claim due outbox rows of one channel, mark them sending and commit the claim."""
     where = _due_outbox(channel, now)
     if channel == "webhook":
-        # Messages for a disabled endpoint wait (unclaimed) until an admin enables it again.
+        # A disabled endpoint's messages are never claimed: each delivery run fails them first
+        # (webhooks.dead_letter_disabled), so the admin sees them and can retry once enabled.
         enabled = sa.select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.enabled).is_(True))
         where.append(col(OutboxMessage.endpoint_id).in_(enabled))
     rows = claim_due(

@@ -9,9 +9,16 @@ from flask.cli import AppGroup
 
 from escalation import scheduler as clock
 from escalation.jobs import JOBS, run_job
-from escalation.webhooks import UnresolvableURL, UnsafeURL, add_endpoint, parse_events
+from escalation.webhooks import (
+    UnknownEvent,
+    UnresolvableURL,
+    UnsafeURL,
+    add_endpoint,
+    parse_events,
+)
 from models import JobState, WebhookEndpoint
 from models.db import db, write_intent
+from models.webhook import WEBHOOK_EVENTS
 
 jobs_cli = AppGroup("jobs", help="Run and list the scheduled jobs.")
 scheduler_cli = AppGroup("scheduler", help="Run the job scheduler.")
@@ -58,7 +65,11 @@ def scheduler_run() -> None:
     is_flag=True,
     help="Allow a host on a private, loopback or link-local address (trusted receivers only).",
 )
-@click.option("--events", default="", help="Comma-separated event types; empty means all.")
+@click.option(
+    "--events",
+    default="",
+    help=f"Comma-separated event types ({', '.join(WEBHOOK_EVENTS)}); empty means all.",
+)
 def webhooks_add(url: str, allow_private: bool, events: str) -> None:
     """Add a webhook endpoint and print its signing secret (shown only here)."""
     with write_intent():
@@ -66,7 +77,7 @@ def webhooks_add(url: str, allow_private: bool, events: str) -> None:
             endpoint = add_endpoint(
                 db.session, url, allow_private=allow_private, events=parse_events(events)
             )
-        except (UnsafeURL, UnresolvableURL) as exc:
+        except (UnsafeURL, UnresolvableURL, UnknownEvent) as exc:
             db.session.rollback()
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)

@@ -18,11 +18,12 @@ from flask_login import current_user
 from sqlmodel import col
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import BooleanField, StringField, SubmitField, URLField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from escalation.jobs import JOBS, run_job
 from escalation.notify import retry_dead
 from escalation.webhooks import (
+    UnknownEvent,
     UnresolvableURL,
     UnsafeURL,
     add_endpoint,
@@ -33,6 +34,7 @@ from models import JobRun, JobState, OutboxMessage, WebhookEndpoint, utcnow
 from models.audit_log import record_audit
 from models.db import session as db_session
 from models.outbox import OUTBOX_STATUSES
+from models.webhook import WEBHOOK_EVENTS
 from web.auth import role_required
 from web.forms import Form
 
@@ -84,11 +86,28 @@ def outbox() -> Any:
     )
 
 
+def _disabled_endpoint_of(message_id: int) -> WebhookEndpoint | None:
+    query = (
+        sa.select(WebhookEndpoint)
+        .join(OutboxMessage, col(OutboxMessage.endpoint_id) == col(WebhookEndpoint.id))
+        .where(col(OutboxMessage.id) == message_id, col(WebhookEndpoint.enabled).is_(False))
+    )
+    return db_session().execute(query).scalar_one_or_none()
+
+
 @bp.route("/outbox/<int:message_id>/retry", methods=["POST"])
 @role_required("admin")
 def retry(message_id: int) -> WerkzeugResponse:
     """Put a dead message back in the queue."""
     sess = db_session()
+    endpoint = _disabled_endpoint_of(message_id)
+    if endpoint is not None:
+        flash(
+            f"Message {message_id} would fail again: enable webhook endpoint {endpoint.id} "
+            "first, then retry it.",
+            "error",
+        )
+        return redirect(url_for("ops.outbox", status="dead"))
     if retry_dead(sess, message_id, utcnow()):
         record_audit(sess, current_user.id, "outbox.retry", "outbox_message", message_id)
         sess.commit()
@@ -169,6 +188,13 @@ class WebhookForm(Form):
     allow_private = BooleanField("Allow a private, loopback or link-local address")
     submit = SubmitField("Add endpoint")
 
+    def validate_events(self, field: StringField) -> None:
+        """Refuse event types no webhook is sent for."""
+        try:
+            parse_events(field.data or "")
+        except UnknownEvent as exc:
+            raise ValidationError(str(exc)) from exc
+
 
 @bp.route("/webhooks", methods=["GET", "POST"])
 @role_required("admin")
@@ -207,7 +233,13 @@ def webhooks() -> Any:
             form = WebhookForm(formdata=None)
     elif request.method == "POST":
         status = 422
-    body = render_template("ops/webhooks.html", endpoints=_endpoints(), created=created, form=form)
+    body = render_template(
+        "ops/webhooks.html",
+        endpoints=_endpoints(),
+        created=created,
+        form=form,
+        event_types=WEBHOOK_EVENTS,
+    )
     # The answer may carry a secret: keep it out of every cache.
     return body, status, {"Cache-Control": "no-store"}
 

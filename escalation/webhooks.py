@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -34,8 +34,9 @@ from escalation.url_guard import (
     new_http_session,
     pinned_session,
 )
-from models import WebhookEndpoint
+from models import OutboxMessage, WebhookEndpoint, utcnow
 from models.db import lock_key
+from models.webhook import WEBHOOK_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +102,24 @@ def verify_signature(
 # --- endpoints -----------------------------------------------------------------------------------
 
 
+class UnknownEvent(ValueError):
+    """Event types no webhook is ever sent for: an endpoint subscribed only to them gets nothing."""
+
+
 def parse_events(value: str | Iterable[str] | None) -> list[str]:
-    """Turn "a,b" (or a list) into a clean list of event names; empty means every event."""
+    """Turn "a,b" (or a list) into a clean list of known event types; empty means every event."""
     if value is None:
         return []
     items = value.split(",") if isinstance(value, str) else list(value)
-    return sorted({item.strip() for item in items if item and item.strip()})
+    events = sorted({item.strip() for item in items if item and item.strip()})
+    unknown = [e for e in events if e not in WEBHOOK_EVENTS]
+    if unknown:
+        word = "type" if len(unknown) == 1 else "types"
+        raise UnknownEvent(
+            f"Unknown event {word}: {', '.join(unknown)}. "
+            f"Choose from {', '.join(WEBHOOK_EVENTS)}, or leave empty for every event."
+        )
+    return events
 
 
 def add_endpoint(
@@ -117,7 +130,8 @@ def add_endpoint(
     events: Iterable[str] = (),
     check: bool = True,
 ) -> WebhookEndpoint:
-    """Validate a URL and add an endpoint with a new secret (the caller commits)."""
+    """Validate a URL and event types and add an endpoint with a new secret (the caller commits)."""
+    event_types = parse_events(events)
     url = url.strip()
     if len(url) > 2000:
         raise UnsafeURL("the URL is longer than 2,000 characters")
@@ -126,7 +140,7 @@ def add_endpoint(
     endpoint = WebhookEndpoint(
         url=url,
         secret=new_secret(),
-        events=parse_events(events),
+        events=event_types,
         allow_private=allow_private,
     )
     sess.add(endpoint)
@@ -169,7 +183,51 @@ def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason:
     else:
         endpoint.disabled_reason = (reason or "disabled by an admin")[:500]
     sess.add(endpoint)
+    sess.flush()
     endpoints_changed(sess)
+    if not enabled:
+        dead_letter_disabled(sess, endpoint_id=endpoint.id)
+
+
+def disabled_error(reason: str | None) -> str:
+    """Return the error kept on a message whose webhook endpoint is disabled."""
+    because = f" ({reason})" if reason else ""
+    return f"webhook endpoint disabled{because}; enable it again, then retry this message"
+
+
+def dead_letter_disabled(
+    sess: Session, now: datetime | None = None, *, endpoint_id: int | None = None
+) -> int:
+    """Fail the waiting messages of disabled endpoints (or of one); return how many.
+
+    Nothing claims a message for a disabled endpoint, so one left pending would wait unseen for
+    ever; failed, it shows on the outbox page and an admin retries it after enabling the
+    endpoint again. Messages being sent right now are left to finish; those whose sender died
+    (lease run out) are failed too.
+    """
+    now = now or utcnow()
+    waiting = sa.or_(
+        OutboxMessage.status == "pending",
+        sa.and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+    )
+    disabled = sa.select(WebhookEndpoint.id, WebhookEndpoint.disabled_reason).where(
+        WebhookEndpoint.enabled.is_(False)
+    )
+    if endpoint_id is not None:
+        disabled = disabled.where(WebhookEndpoint.id == endpoint_id)
+    failed = 0
+    for ep_id, reason in sess.execute(disabled).all():
+        result = sess.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.channel == "webhook",
+                OutboxMessage.endpoint_id == ep_id,
+                waiting,
+            )
+            .values(status="dead", claimed_until=None, last_error=disabled_error(reason))
+        )
+        failed += int(getattr(result, "rowcount", 0) or 0)
+    return failed
 
 
 # --- delivery ------------------------------------------------------------------------------------
@@ -332,6 +390,11 @@ def _disable(sess: Session, endpoint_id: int, reason: str) -> None:
     sess.commit()
 
 
+def _fail_waiting(sess: Session, endpoint_id: int, now: datetime) -> None:
+    dead_letter_disabled(sess, now, endpoint_id=endpoint_id)
+    sess.commit()
+
+
 def deliver_batch(
     sess: Session, batch: list[Claimed], now: datetime, http: requests.Session
 ) -> int:
@@ -350,8 +413,10 @@ def deliver_batch(
                 claims.mark_dead(sess, msg, "webhook endpoint no longer exists")
                 continue
             if not target.enabled:
-                # Disabled during this run (410 or too many failures): wait for re-enabling.
+                # Disabled since it was queued (by an admin, a 410 or too many failures): it
+                # was not tried, so the attempt is handed back before the message fails.
                 claims.release(sess, [msg], now)
+                _fail_waiting(sess, target.id, now)
                 continue
             if target.id not in routes:
                 # One name resolution per endpoint and batch is enough.
@@ -367,7 +432,8 @@ def deliver_batch(
             elif outcome.kind == "gone":
                 claims.mark_dead(sess, msg, outcome.detail)
                 _disable(sess, target.id, outcome.detail)
-                targets[target.id] = Target(target.id, target.url, target.secret, False, False)
+                _fail_waiting(sess, target.id, now)
+                targets[target.id] = replace(target, enabled=False)
             else:
                 if msg.attempts >= MAX_ATTEMPTS:
                     claims.mark_dead(
@@ -378,7 +444,8 @@ def deliver_batch(
                     claims.mark_retry(sess, msg, when, outcome.detail)
                 if _endpoint_failed(sess, target.id, outcome.detail):
                     log.warning("webhook endpoint %s disabled: %s", target.id, outcome.detail)
-                    targets[target.id] = Target(target.id, target.url, target.secret, False, False)
+                    _fail_waiting(sess, target.id, now)
+                    targets[target.id] = replace(target, enabled=False)
     finally:
         for via in routes.values():
             if isinstance(via, requests.Session) and via is not http:
@@ -397,6 +464,8 @@ def deliver_webhooks(sess: Session, now: datetime) -> int:
     # Fan-out rows become one message per ticket first, so they are delivered like any other.
     while time.monotonic() - started < RUN_BUDGET_SECONDS and fanout.expand_fanouts(sess, now):
         sess.commit()
+    sess.commit()
+    dead_letter_disabled(sess, now)
     sess.commit()
     total = 0
     with new_http_session() as http:

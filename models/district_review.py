@@ -7,7 +7,8 @@ from sqlmodel import Field, SQLModel
 
 from models.base import in_list, ts_column, utcnow
 
-REVIEW_STATUSES: tuple[str, ...] = ("open", "signed_off")
+# A review still open when its list is superseded closes as "superseded", never signed off.
+REVIEW_STATUSES: tuple[str, ...] = ("open", "signed_off", "superseded")
 
 
 class DistrictReview(SQLModel, table=True):

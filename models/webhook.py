@@ -7,6 +7,18 @@ from sqlmodel import Field, SQLModel
 
 from models.base import json_column, ts_column, utcnow
 
+# Every event type a webhook is sent for, and so the only ones an endpoint may subscribe to.
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "registration.submitted",
+    "registration.expired",
+    "ticket.opened",
+    "ticket.commented",
+    "ticket.escalated",
+    "ticket.decided",
+    "ticket.reopened",
+    "named_account_list.published",
+)
+
 
 class WebhookEndpoint(SQLModel, table=True):
     """A receiver of event payloads, signed with its own secret."""

@@ -211,12 +211,36 @@ def _check_relations(numbers: Mapping[str, Any], errors: dict[str, list[str]]) -
             "scoring between the two go to review, names at or above the match score count as "
             "the account."
         )
+    _check_warning(numbers, errors)
     lifetime, lead = numbers.get("registration_lifetime_days"), numbers.get("reminder_lead_days")
     if lifetime is not None and lead is not None and lead >= lifetime:
         errors.setdefault("reminder_lead_days", []).append(
             f"The reminder must come before the registration expires: use fewer days than the "
             f"lifetime ({format_number(lifetime)})."
         )
+
+
+def _shortest_sla(numbers: Mapping[str, Any]) -> tuple[float, str] | None:
+    slas = [
+        (numbers[f"{prefix}_{lvl}"], f"the {kind} SLA at level {lvl}")
+        for prefix, kind in (("sla_hours", "conflict"), ("exception_sla_hours", "exception"))
+        for lvl in LEVELS
+        if f"{prefix}_{lvl}" in numbers
+    ]
+    return min(slas, key=lambda sla: sla[0]) if slas else None
+
+
+def _check_warning(numbers: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+    # A warning as long as an SLA would call every ticket at that level due soon on opening.
+    warning, shortest = numbers.get("sla_warning_hours"), _shortest_sla(numbers)
+    if warning is None or shortest is None or warning < shortest[0]:
+        return
+    hours, which = shortest
+    errors.setdefault("sla_warning_hours", []).append(
+        f"The due-soon warning must be shorter than the shortest SLA, {which} "
+        f"({format_number(hours)} business hours); otherwise every such ticket is due soon "
+        "as soon as it opens."
+    )
 
 
 def _check_calendar(raw: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:

@@ -283,8 +283,9 @@ def test_gone_disables_the_endpoint_and_dead_letters(ctx: Flask, http: HttpServe
 
     first, second = rows()
     assert first.status == "dead" and "410" in (first.last_error or "")
-    # The other message waits for the endpoint to be enabled again, untouched.
-    assert second.status == "pending" and second.attempts == 0
+    # The other message is failed, not left waiting: the admin retries it after enabling again.
+    assert second.status == "dead" and second.attempts == 0
+    assert "webhook endpoint disabled" in (second.last_error or "")
     gone = fresh_endpoint(ep.id)
     assert not gone.enabled and "410" in (gone.disabled_reason or "")
     assert len(http.receiver.requests) == 1
@@ -303,7 +304,8 @@ def test_consecutive_failures_disable_the_endpoint(ctx: Flask, http: HttpServer)
     assert off.consecutive_failures == webhooks.DISABLE_AFTER_FAILURES
     assert "consecutive failures" in (off.disabled_reason or "")
     (row,) = rows()
-    assert row.status == "pending"  # kept for when an admin enables the endpoint again
+    # Failed with the reason, so the outbox shows it and Retry sends it once enabled again.
+    assert row.status == "dead" and "webhook endpoint disabled" in (row.last_error or "")
 
 
 def test_redirects_are_not_followed(ctx: Flask, http: HttpServer) -> None:

@@ -33,7 +33,7 @@ from escalation.forms import (
     choice_list,
     resolution_choices,
 )
-from escalation.queries import OWNER_CHOICES, QueueFilters, queue_page
+from escalation.queries import OWNER_CHOICES, QueueFilters, own_change_stamp, queue_page
 from escalation.sla import escalation_stages, sla_state
 from escalation.states import LEVEL_NAMES, InvalidDecision, InvalidTransition
 from models import (
@@ -112,7 +112,9 @@ def queue() -> Any:
     # The account itself, not the proxy: every read through current_user looks the user up
     # again, and the page checks a dozen of its attributes per ticket.
     user: User = current_user._get_current_object()
-    page = queue_page(db_session(), user, filters, utcnow())
+    # Counts cached before the user's own last change (a claim here, a decision on a ticket
+    # page, in any worker) are read again, so the user never sees counts behind their work.
+    page = queue_page(db_session(), user, filters, utcnow(), counts_not_before=own_change_stamp())
     form = BulkForm()
     form.assignee.choices = _assignee_choices(_assignees(), "Choose a reviewer")
     form.next.data = request.full_path.rstrip("?")
@@ -222,7 +224,7 @@ def _workable_ticket(ticket_id: int) -> Ticket:
 
 def _ticket_forms(ticket: Ticket) -> dict[str, Any]:
     decision = DecisionForm()
-    decision.resolution.choices = resolution_choices(ticket.type)
+    decision.resolution.choices = resolution_choices(ticket.type, ticket.rule)
     assign = AssignForm()
     assign.assignee.choices = _assignee_choices(_assignees())
     return {
@@ -479,7 +481,7 @@ def decide_ticket(ticket_id: int) -> Any:
     """Decide a ticket."""
     ticket = _workable_ticket(ticket_id)
     form = DecisionForm()
-    form.resolution.choices = resolution_choices(ticket.type)
+    form.resolution.choices = resolution_choices(ticket.type, ticket.rule)
     if ticket.status == "decided":
         flash("This ticket is already decided; reopen it to decide again.", "error")
         return _back(ticket)

@@ -123,9 +123,9 @@ def validate_input(
     # rest is validated as the API validates it, and the rules then see no workload at all.
     given = list(fields.get("workloads") or [])
     try:
-        data = RegistrationCreate.model_validate(
-            {**fields, "party": party, "workloads": given or [WORKLOADS[0]]}
-        )
+        # The party is checked above, in this command's words; validated again it would be
+        # reported twice.
+        data = RegistrationCreate.model_validate({**fields, "workloads": given or [WORKLOADS[0]]})
     except ValidationError as exc:
         for err in exc.errors():
             loc = err.get("loc") or ()
@@ -272,9 +272,12 @@ def _header_problems(header: list[str]) -> list[str]:
     problems = []
     seen: set[str] = set()
     for name in header:
+        if not name:
+            # Spreadsheets export trailing empty columns; their cells are ignored too.
+            continue
         if name in seen:
             problems.append(f"column {name!r} appears twice")
-        elif name and name not in CHECK_FILE_COLUMNS:
+        elif name not in CHECK_FILE_COLUMNS:
             problems.append(f"unknown column {name!r} ({expected})")
         seen.add(name)
     if "customer_name" not in header:

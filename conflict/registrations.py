@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from escalation import notify
-from escalation.service import _chunks
+from escalation.service import _chunks, close_tickets_of
 from models import Registration, User
 from models.audit_log import record_audit
 from models.policy import active_policy
@@ -96,6 +96,8 @@ def expire_registrations(sess: Session, now: datetime) -> int:
             ids=[r.id for r in expired],
         )
         _notify_expired(sess, expired)
+        # An expired registration no longer holds the customer: the tickets it stood on close.
+        close_tickets_of(sess, [r.id for r in expired], actor_id=None, happened="expired")
     return sent + len(expired)
 
 

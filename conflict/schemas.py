@@ -43,7 +43,7 @@ _NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\
 
 
 def single_line_problem(value: str) -> str | None:
-    """Return what keeps a text from being one line of plain text ("a line break"), or None."""
+    """Return what keeps a text from being one line of plain text ("the line break"), or None."""
     # A name goes into e-mail subjects and headers, CSV exports and one-line page titles: a line
     # break there starts a new header or row, and a direction override makes the text read
     # differently from what is stored.

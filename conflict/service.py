@@ -42,7 +42,6 @@ from models import (
 )
 from models.audit_log import record_audit
 from models.db import lock_columns
-from models.district import district_names
 from models.policy import active_policy, remember_active_policy
 from models.registration import ACTIVE_STATUSES, OPEN_STATUSES
 
@@ -365,7 +364,7 @@ def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -
     refuse_own_duplicate(engagements, party=party, partner_id=partner_id, workloads=data.workloads)
     facts = _facts(data, party=party, partner_id=partner_id, submitted_at=utcnow())
     decision = rules.evaluate(
-        facts, _matcher(sess), engagements, policy, district_names=district_names(sess)
+        facts, _matcher(sess), engagements, policy, district_names=LazyDistrictNames(sess)
     )
     return partner_dry_run(decision, data.customer_name) if user.role == "partner" else decision
 
@@ -852,7 +851,7 @@ def recheck_open_registrations(
         .scalars()
         .all()
     )
-    names = district_names(sess)
+    names = LazyDistrictNames(sess)
     active_rows: dict[int, list[ConflictFinding]] = {}
     for row in sess.execute(
         sa.select(ConflictFinding).where(

@@ -41,7 +41,7 @@ from conflict.forms import (
     WithdrawForm,
     new_nonce,
 )
-from conflict.schemas import RegistrationCreate
+from conflict.schemas import RegistrationCreate, field_message
 from conflict.service import (
     SubmissionError,
     check_registration,
@@ -516,9 +516,8 @@ def precheck() -> Any:
         parsed = RegistrationCreate.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
-        # The one whole-form rule is about the estimated value an early .NET flag needs.
-        field = str(err["loc"][0]) if err.get("loc") else "estimated_value"
+        message = field_message(str(err.get("msg", "")))
+        field = str(err["loc"][0]) if err.get("loc") else "body"
         label = field.replace("_", " ")
         return jsonify({"verdict": f"Check the {label}: {message}", "level": "idle"})
     if not workloads:

@@ -6,7 +6,7 @@ for the notifications it causes, so a rolled-back change leaves no trace and sen
 """
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +65,7 @@ __all__ = [
     "can_work",
     "claim",
     "close_moot_tickets",
+    "close_tickets_of",
     "comment",
     "decide",
     "escalate",
@@ -665,7 +666,9 @@ def open_ticket(
             event="ticket.opened",
             template="conflict_opened",
             subject=f"[ChannelGuard] {what}: {title} (ticket #{ticket.id})",
-            context=_email_context(ticket, other_registration, f"{what} for {name}.", other_lines),
+            context=_email_context(
+                ticket, other_registration, f"{what} for {name.rstrip('.')}.", other_lines
+            ),
             look_up=False,
         )
     if owner is not None:
@@ -715,12 +718,7 @@ def release_finding(
             )
             ticket.updated_at = now
             if ticket.status != TicketStatus.DECIDED.value and not _holds_findings(sess, ticket):
-                _close_without_conflict(
-                    sess,
-                    ticket,
-                    actor_id=actor_id,
-                    why=f"A re-check found no conflict left: {reason}",
-                )
+                _close_released(sess, ticket, actor_id=actor_id, reason=reason)
     record_audit(
         sess,
         actor_id,
@@ -730,6 +728,31 @@ def release_finding(
         reason=reason,
         ticket_id=finding.ticket_id,
     )
+
+
+def _close_released(sess: Session, ticket: Ticket, *, actor_id: int | None, reason: str) -> None:
+    """Close a ticket a re-check left without findings, saying where its conflict went."""
+    # The registration may still be in conflict on another ticket (the re-check may just have
+    # opened one under another rule, a fuzzy match that became exact): say so, not "none left".
+    moved_to = sess.execute(
+        sa.select(Ticket.id)
+        .where(
+            Ticket.registration_id == ticket.registration_id,
+            Ticket.status != TicketStatus.DECIDED.value,
+            Ticket.id != ticket.id,
+        )
+        .order_by(Ticket.id)
+        .limit(1)
+    ).scalar()
+    if moved_to is None:
+        why, what = f"A re-check found no conflict left: {reason}", "no conflict is left"
+    else:
+        why = (
+            f"A re-check released this ticket's findings: {reason} The registration's conflict "
+            f"carries on in ticket #{moved_to}."
+        )
+        what = f"the conflict carries on in ticket #{moved_to}"
+    _close_without_conflict(sess, ticket, actor_id=actor_id, why=why, what=what)
 
 
 def _holds_findings(sess: Session, ticket: Ticket) -> bool:
@@ -919,19 +942,29 @@ def _tell_comment(
     ]
     if not others:
         return
-    reg = sess.get(Registration, ticket.registration_id)
-    # No author named: between two partners neither may learn who the other side is.
-    ctx = _email_context(ticket, reg, f"New comment on ticket #{ticket.id}:", [text])
-    ctx["internal"] = internal
-    notify.enqueue_emails(
-        sess,
-        others,
-        event="ticket.commented",
-        template="ticket_commented",
-        subject=_subject(ticket, "Internal note" if internal else "New comment"),
-        context=ctx,
-        look_up=False,  # _party_recipients looked the addresses up
+    regs = (
+        sess.get(Registration, ticket.registration_id),
+        sess.get(Registration, ticket.other_registration_id)
+        if ticket.other_registration_id
+        else None,
     )
+    what = "Internal note" if internal else "New comment"
+    # No author named: between two partners neither may learn who the other side is; each
+    # side reads the customer as its own registration names it.
+    for mine, people in _sides(others, regs):
+        ctx = _email_context(
+            ticket, mine or regs[0], f"New comment on ticket #{ticket.id}:", [text]
+        )
+        ctx["internal"] = internal
+        notify.enqueue_emails(
+            sess,
+            people,
+            event="ticket.commented",
+            template="ticket_commented",
+            subject=_side_subject(ticket, what, mine),
+            context=ctx,
+            look_up=False,  # _party_recipients looked the addresses up
+        )
 
 
 def _other_open_tickets(sess: Session, registration_id: int, ticket_id: int | None) -> int:
@@ -1021,12 +1054,16 @@ def decide(
         policy_version_id=ticket.policy_version_id,
         list_version_id=ticket.list_version_id,
     )
+    # A rejection applies at once, so the rejected registration's other open tickets have
+    # nothing left to decide.
+    rejected = [int(rid) for rid, status in changes.items() if status == "rejected"]
+    close_tickets_of(sess, rejected, actor_id=actor.id, happened="was rejected")
     _tell_decision(
         sess,
         ticket,
         (reg, other),
         changes,
-        headline=f"Ticket #{ticket.id} was decided: {RESOLUTION_LABELS[chosen]}.",
+        headline=lambda mine: f"Ticket #{ticket.id} was decided: {_decision_words(ticket, mine)}.",
         actor_id=actor.id,
     )
     return ticket
@@ -1109,22 +1146,52 @@ def _sides(
     return [(by_id.get(rid) if rid else None, people) for rid, people in groups.items()]
 
 
+# How a partner-vs-partner decision reads to each side: (the raising side, the other side).
+_PAIR_WORDS: dict[str, tuple[str, str]] = {
+    Resolution.PARTNER_LEADS.value: (
+        "your registration leads; the other partner's stands down",
+        "the other partner's registration leads; yours stands down",
+    ),
+    Resolution.REJECTED.value: (
+        "rejected; the other partner's registration keeps the lead",
+        "your registration keeps the lead",
+    ),
+}
+
+
+def _decision_words(ticket: Ticket, mine: Registration | None) -> str:
+    """Return a decision's resolution as one side reads it ("your registration leads")."""
+    resolution = ticket.resolution or ""
+    pair = _PAIR_WORDS.get(resolution) if ticket.rule == PARTNER_OVERLAP else None
+    if pair is None or mine is None:
+        return RESOLUTION_LABELS.get(resolution, resolution.replace("_", " "))
+    return pair[0] if mine.id == ticket.registration_id else pair[1]
+
+
+def _side_subject(ticket: Ticket, what: str, mine: Registration | None) -> str:
+    """Return a ticket e-mail's subject, naming the customer as the reader's registration does."""
+    if ticket.rule != PARTNER_OVERLAP or mine is None or mine.id == ticket.registration_id:
+        return _subject(ticket, what)
+    title = f"{RULE_TITLES.get(ticket.rule, ticket.rule)}: {mine.customer_name}"
+    return f"[ChannelGuard] {what}: {title} (ticket #{ticket.id})"
+
+
 def _tell_decision(
     sess: Session,
     ticket: Ticket,
     regs: tuple[Registration | None, Registration | None],
     changes: dict[str, str],
     *,
-    headline: str,
+    headline: Callable[[Registration | None], str],
     actor_id: int | None,
 ) -> None:
     """Tell each side what a decision did to its own registration, and the owner everything."""
     reg = regs[0]
     rationale = [f"Rationale: {ticket.rationale}"]
-    subject = _subject(ticket, "Decided")
     for mine, people in _sides(list(_party_recipients(sess, ticket)), regs):
         lines = rationale + ([_registration_line(mine, changes)] if mine is not None else [])
-        ctx = _email_context(ticket, reg, headline, lines)
+        # Each side reads the customer as its own registration names it.
+        ctx = _email_context(ticket, mine or reg, headline(mine), lines)
         if mine is not None:
             ctx["registration_id"] = mine.id
         notify.enqueue_emails(
@@ -1132,7 +1199,7 @@ def _tell_decision(
             people,
             event="ticket.decided",
             template="ticket_decided",
-            subject=subject,
+            subject=_side_subject(ticket, "Decided", mine),
             context=ctx,
             look_up=False,  # _party_recipients looked the addresses up
         )
@@ -1147,8 +1214,8 @@ def _tell_decision(
             sess,
             event="ticket.decided",
             template="ticket_decided",
-            subject=subject,
-            context=_email_context(ticket, reg, headline, rationale + staff),
+            subject=_subject(ticket, "Decided"),
+            context=_email_context(ticket, reg, headline(None), rationale + staff),
             user=owner,
         )
     _webhook(sess, "ticket.decided", ticket, registrations=changes)
@@ -1159,34 +1226,40 @@ def _tell_decision(
 
 def close_moot_tickets(sess: Session, reg: Registration, *, actor: User) -> list[Ticket]:
     """Close the open tickets of a withdrawn registration: nothing is left to decide."""
+    return close_tickets_of(sess, [reg.id or 0], actor_id=actor.id, happened="was withdrawn")
+
+
+def close_tickets_of(
+    sess: Session, registration_ids: Sequence[int], *, actor_id: int | None, happened: str
+) -> list[Ticket]:
+    """Close the open tickets of registrations that left the running (happened: "expired")."""
+    if not registration_ids:
+        return []
+    gone = set(registration_ids)
     tickets = list(
         sess.execute(
             sa.select(Ticket)
             .where(
-                sa.or_(Ticket.registration_id == reg.id, Ticket.other_registration_id == reg.id),
+                sa.or_(Ticket.registration_id.in_(gone), Ticket.other_registration_id.in_(gone)),
                 Ticket.status != TicketStatus.DECIDED.value,
             )
             .order_by(Ticket.id)
         ).scalars()
     )
     for ticket in tickets:
-        # Neutral words: the other side must not read the withdrawing partner's reasons.
+        # Neutral words: the other side must not read the other partner's reasons.
         which = (
             "The registration that raised this ticket"
-            if ticket.registration_id == reg.id
+            if ticket.registration_id in gone
             else "The other registration on this ticket"
         )
-        _close_without_conflict(
-            sess,
-            ticket,
-            actor_id=actor.id,
-            why=f"{which} was withdrawn; nothing is left to decide.",
-        )
+        why = f"{which} {happened}; nothing is left to decide."
+        _close_without_conflict(sess, ticket, actor_id=actor_id, why=why)
     return tickets
 
 
 def _close_without_conflict(
-    sess: Session, ticket: Ticket, *, actor_id: int | None, why: str
+    sess: Session, ticket: Ticket, *, actor_id: int | None, why: str, what: str = ""
 ) -> None:
     """Close a ticket as no longer in conflict and let its registrations go ahead."""
     _lock(sess, ticket)
@@ -1219,7 +1292,7 @@ def _close_without_conflict(
         ticket,
         regs,
         changes,
-        headline=f"Ticket #{ticket.id} was closed: no conflict is left.",
+        headline=lambda _mine: f"Ticket #{ticket.id} was closed: {what or 'no conflict is left'}.",
         actor_id=actor_id,
     )
 

@@ -150,7 +150,15 @@ def test_a_partner_pair_decision_tells_each_partner_what_happened_to_theirs(
     assert f"Your registration #{earlier.id} for Contoso is now rejected." in theirs
     # Neither side reads the other's registration number.
     assert str(reg.id) not in theirs and theirs_msg.context["registration_id"] == earlier.id
-    assert theirs_msg.context["headline"] == f"Ticket #{ticket.id} was decided: Partner leads."
+    assert theirs_msg.context["headline"] == (
+        f"Ticket #{ticket.id} was decided: "
+        "the other partner's registration leads; yours stands down."
+    )
+    mine_msg = _mail_to(world["p_user"], "ticket_decided")[0]
+    assert mine_msg.context["headline"] == (
+        f"Ticket #{ticket.id} was decided: "
+        "your registration leads; the other partner's stands down."
+    )
 
 
 def test_reopening_forgets_the_old_expiry(world: dict[str, Any]) -> None:
@@ -227,3 +235,56 @@ def test_a_list_that_drops_the_account_closes_its_ticket(
     assert ticket.status == "decided" and ticket.resolution == "no_conflict"
     assert reg.status == "approved"
     assert [e.kind for e in events(ticket)][-2:] == ["finding_released", "decided"]
+
+
+# --- registrations that leave the running by expiry or rejection -----------------------------
+
+
+def test_an_expired_leader_closes_the_ticket_and_lets_the_newcomer_go_ahead(
+    world: dict[str, Any],
+) -> None:
+    from conflict.registrations import expire_registrations
+
+    reg, earlier, ticket, _rival = _pair(world)
+    earlier.expires_at = utcnow() - timedelta(hours=1)
+    db.session.flush()
+    assert expire_registrations(db.session, utcnow()) >= 1
+    assert earlier.status == "expired"
+    assert ticket.status == "decided" and ticket.resolution == "no_conflict"
+    assert ticket.rationale == (
+        "The other registration on this ticket expired; nothing is left to decide."
+    )
+    assert reg.status == "approved"
+
+
+def test_a_rejection_closes_the_rejected_registrations_other_tickets(
+    world: dict[str, Any],
+) -> None:
+    judge = reviewer()
+    reg = world["reg"]
+    reg.status = "in_conflict"
+    named = make_ticket(reg, rule="NAMED_ACCOUNT")
+    overlap = make_ticket(reg, rule="MCS_OVERLAP")
+    service.decide(db.session, named, actor=judge, resolution="mcs_leads", rationale=RATIONALE)
+    assert reg.status == "rejected"
+    assert overlap.status == "decided" and overlap.resolution == "no_conflict"
+    assert "was rejected" in (overlap.rationale or "")
+
+
+def test_a_released_ticket_points_to_the_ticket_that_carries_on(world: dict[str, Any]) -> None:
+    reviewer()
+    reg = world["reg"]
+    reg.status = "in_conflict"
+    ticket = open_for(reg, "NEEDS_REVIEW")
+    carrying = make_ticket(reg, rule="NAMED_ACCOUNT")
+    finding = db.session.execute(
+        sa.select(service.ConflictFinding).where(service.ConflictFinding.ticket_id == ticket.id)
+    ).scalar_one()
+    service.release_finding(db.session, finding, reason="The new list names it exactly.")
+    assert ticket.status == "decided" and ticket.resolution == "no_conflict"
+    assert f"carries on in ticket #{carrying.id}" in (ticket.rationale or "")
+    assert reg.status == "in_conflict" and carrying.status == "open"
+    headlines = {m.context["headline"] for m in outbox("ticket_decided")}
+    assert f"Ticket #{ticket.id} was closed: the conflict carries on in ticket #{carrying.id}." in (
+        headlines
+    )

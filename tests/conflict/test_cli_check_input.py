@@ -247,3 +247,19 @@ def test_broken_quoting_is_reported_with_the_errors_before_it(
     assert "line 3: customer_name: String should have at least 2" in result.stderr
     assert "line 4: the CSV is broken from here" in result.stderr
     assert result.stdout == ""
+
+
+def test_empty_header_cells_are_ignored(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("customer_name,pc_count,workloads,,\nAcme Widgets Ltd,10,azure,,\n")
+    result = runner.invoke(args=["check-file", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["customer_name"] == "Acme Widgets Ltd"
+
+
+def test_a_bad_party_is_reported_once(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "party.csv"
+    path.write_text(HEADER + "Who Inc,,10,azure,someone,\n")
+    result = runner.invoke(args=["check-file", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.count("line 2:") == 1, result.stderr

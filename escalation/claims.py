@@ -94,7 +94,7 @@ def claim_outbox(
     where = _due_outbox(channel, now)
     if channel == "webhook":
         # A disabled endpoint's messages are never claimed: each delivery run fails them first
-        # (webhooks.dead_letter_disabled), so the admin sees them and can retry once enabled.
+        # (webhooks.dead_letter_disabled), so the admin sees them; enabling it again sends them.
         enabled = sa.select(col(WebhookEndpoint.id)).where(col(WebhookEndpoint.enabled).is_(True))
         where.append(col(OutboxMessage.endpoint_id).in_(enabled))
     rows = claim_due(

@@ -252,10 +252,18 @@ def webhook_toggle(endpoint_id: int, action: str) -> WerkzeugResponse:
     endpoint = sess.get(WebhookEndpoint, endpoint_id)
     if endpoint is None:
         abort(404)
-    set_enabled(sess, endpoint, action == "enable")
-    record_audit(sess, current_user.id, f"webhook.{action}", "webhook_endpoint", endpoint_id)
+    requeued = set_enabled(sess, endpoint, action == "enable")
+    record_audit(
+        sess,
+        current_user.id,
+        f"webhook.{action}",
+        "webhook_endpoint",
+        endpoint_id,
+        requeued=requeued,
+    )
     sess.commit()
-    flash(f"Endpoint {endpoint_id} {action}d.", "success")
+    held = f"; {requeued} message(s) held while it was disabled are sent again" if requeued else ""
+    flash(f"Endpoint {endpoint_id} {action}d{held}.", "success")
     return redirect(url_for("ops.webhooks"))
 
 

@@ -174,8 +174,8 @@ def sync_configured_endpoints(sess: Session, urls: Iterable[str] | None = None) 
     return added
 
 
-def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason: str = "") -> None:
-    """Enable (resetting the failure count) or disable an endpoint."""
+def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason: str = "") -> int:
+    """Enable (resetting the failure count) or disable an endpoint; return messages requeued."""
     endpoint.enabled = enabled
     if enabled:
         endpoint.consecutive_failures = 0
@@ -187,12 +187,35 @@ def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason:
     endpoints_changed(sess)
     if not enabled:
         dead_letter_disabled(sess, endpoint_id=endpoint.id)
+        return 0
+    return _requeue_held(sess, endpoint.id or 0, utcnow())
+
+
+# Starts the error of every message failed only because its endpoint was disabled.
+DISABLED_ERROR = "webhook endpoint disabled"
 
 
 def disabled_error(reason: str | None) -> str:
     """Return the error kept on a message whose webhook endpoint is disabled."""
     because = f" ({reason})" if reason else ""
-    return f"webhook endpoint disabled{because}; enable it again, then retry this message"
+    return f"{DISABLED_ERROR}{because}; enabling it again sends this message"
+
+
+def _requeue_held(sess: Session, endpoint_id: int, now: datetime) -> int:
+    """Queue again the messages failed only because the endpoint was disabled."""
+    # They were never attempted: enabling the endpoint again delivers them, so nothing the
+    # receiver missed while it was off is lost. Real delivery failures stay for a manual retry.
+    result = sess.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == "webhook",
+            OutboxMessage.endpoint_id == endpoint_id,
+            OutboxMessage.status == "dead",
+            OutboxMessage.last_error.startswith(DISABLED_ERROR),
+        )
+        .values(status="pending", next_attempt_at=now, attempts=0, claimed_until=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def dead_letter_disabled(
@@ -201,8 +224,8 @@ def dead_letter_disabled(
     """Fail the waiting messages of disabled endpoints (or of one); return how many.
 
     Nothing claims a message for a disabled endpoint, so one left pending would wait unseen for
-    ever; failed, it shows on the outbox page and an admin retries it after enabling the
-    endpoint again. Messages being sent right now are left to finish; those whose sender died
+    ever; failed, it shows on the outbox page, and enabling the endpoint again sends it (see
+    set_enabled). Messages being sent right now are left to finish; those whose sender died
     (lease run out) are failed too.
     """
     now = now or utcnow()

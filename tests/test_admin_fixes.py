@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from escalation import claims, webhooks
-from models import PolicyVersion, WebhookEndpoint, utcnow
+from models import OutboxMessage, PolicyVersion, WebhookEndpoint, utcnow
 from models.db import db
 from tests.conflict.test_lists import BASE_ROWS, csv_bytes, districts, fake_recheck, publish_rows
 from tests.escalation.test_webhooks import (
@@ -51,7 +51,7 @@ def test_disabling_an_endpoint_fails_its_waiting_messages(ctx: Flask, http: Http
     (row,) = rows()
     assert row.status == "dead" and row.attempts == 0
     assert row.last_error == (
-        "webhook endpoint disabled (disabled by an admin); enable it again, then retry this message"
+        "webhook endpoint disabled (disabled by an admin); enabling it again sends this message"
     )
 
 
@@ -138,21 +138,38 @@ def test_the_admin_retries_a_failed_message_once_the_endpoint_is_enabled(
     with app.app_context():
         assert rows()[0].status == "dead"
 
-    post_form(client, "/admin/webhooks", {}, action=f"/admin/webhooks/{ep_id}/enable")
-    retried = post_form(
+    # Enabling the endpoint again sends what was held while it was off: nothing is lost.
+    enabled = post_form(
         client,
-        "/admin/outbox?status=dead",
+        "/admin/webhooks",
         {},
-        action=f"/admin/outbox/{msg_id}/retry",
+        action=f"/admin/webhooks/{ep_id}/enable",
         follow_redirects=True,
     )
-    assert f"Message {msg_id} is queued again." in retried.text
+    assert "1 message(s) held while it was disabled are sent again" in enabled.text
     with app.app_context():
+        assert rows()[0].status == "pending"
         assert deliver(app) == 1
         (row,) = rows()
         assert row.status == "sent" and row.attempts == 1
         assert fresh_endpoint(ep_id).enabled
     assert len(http.receiver.requests) == 1
+
+
+def test_enabling_again_leaves_real_delivery_failures_for_a_manual_retry(
+    ctx: Flask, http: HttpServer
+) -> None:
+    ep = endpoint(http.url)
+    event()
+    db.session.execute(
+        sa.update(OutboxMessage).values(status="dead", last_error="HTTP 500 after 8 attempts")
+    )
+    db.session.commit()
+    webhooks.set_enabled(db.session, ep, False)
+    assert webhooks.set_enabled(db.session, ep, True) == 0
+    db.session.commit()
+    (row,) = rows()
+    assert row.status == "dead" and row.last_error == "HTTP 500 after 8 attempts"
 
 
 # --- the due-soon warning must be shorter than every SLA ----------------------------------------

@@ -28,6 +28,7 @@ from conflict.service import (
     customer_name_key,
     load_engagement_book,
     load_engagements,
+    registration_facts,
 )
 from conflict.types import WORKLOADS, Decision, Facts
 from models import District, Partner
@@ -79,22 +80,8 @@ class CheckInput:
     partner_id: int | None
 
     def facts(self) -> Facts:
-        """Return the facts the rules judge."""
-        d = self.data
-        return Facts(
-            party=self.party,
-            customer_name=d.customer_name,
-            customer_domain=d.customer_domain,
-            district=d.district,
-            country=d.country,
-            pc_count=d.pc_count,
-            workloads=frozenset(d.workloads),
-            solution_stack=d.solution_stack,
-            dotnet_early_adoption=d.dotnet_early_adoption,
-            estimated_value=d.estimated_value,
-            partner_id=self.partner_id,
-            expected_close_date=d.expected_close_date,
-        )
+        """Return the facts the rules judge, built as a submission builds them."""
+        return registration_facts(self.data, party=self.party, partner_id=self.partner_id)
 
 
 def _message(err: Any) -> str:

@@ -292,7 +292,7 @@ def load_engagement_book(sess: Session) -> EngagementBook:
     return book
 
 
-def _facts(
+def registration_facts(
     data: RegistrationCreate | Registration,
     *,
     party: str,
@@ -300,6 +300,7 @@ def _facts(
     registration_id: int | None = None,
     submitted_at: datetime | None = None,
 ) -> Facts:
+    """Return the facts the rules judge a registration (or its input) by."""
     return Facts(
         party=party,
         customer_name=data.customer_name,
@@ -362,7 +363,7 @@ def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -
     engagements = load_engagements(sess, key=key, domain=domain)
     partner_id = user.partner_id if party == "partner" else None
     refuse_own_duplicate(engagements, party=party, partner_id=partner_id, workloads=data.workloads)
-    facts = _facts(data, party=party, partner_id=partner_id, submitted_at=utcnow())
+    facts = registration_facts(data, party=party, partner_id=partner_id, submitted_at=utcnow())
     decision = rules.evaluate(
         facts, _matcher(sess), engagements, policy, district_names=LazyDistrictNames(sess)
     )
@@ -494,7 +495,7 @@ def submit_registration(
     # Read before any row is added, so the webhook messages this submission causes are written
     # with its other messages in one flush instead of forcing one of their own.
     enabled_endpoints(sess)
-    facts = _facts(data, party=party, partner_id=partner_id, submitted_at=now)
+    facts = registration_facts(data, party=party, partner_id=partner_id, submitted_at=now)
     decision = rules.evaluate(
         facts, matcher, engagements, policy, district_names=LazyDistrictNames(sess)
     )
@@ -863,7 +864,9 @@ def recheck_open_registrations(
     released: list[int] = []
     matched: dict[tuple[str, str | None, str | None, int | None], tuple[AccountMatch, ...]] = {}
     for reg in regs:
-        facts = _facts(reg, party="partner", partner_id=reg.partner_id, registration_id=reg.id)
+        facts = registration_facts(
+            reg, party="partner", partner_id=reg.partner_id, registration_id=reg.id
+        )
         # Several registrations usually name one customer; match each customer once.
         match_key = (reg.customer_name, reg.customer_domain, reg.district, reg.pc_count)
         if match_key not in matched:

@@ -19,10 +19,8 @@ from sqlalchemy.orm import Session
 from conflict import rules
 
 # The named-account import's reader: the same words for a file that is not UTF-8 or plain text.
-from conflict.lists import ListValidationError
-from conflict.lists import _decode as decode_csv
-from conflict.lists import _refuse_nul as refuse_nul_in_csv
-from conflict.schemas import RegistrationCreate, field_message
+from conflict.lists import ListValidationError, decode_csv, refuse_nul_in_csv
+from conflict.schemas import RegistrationCreate, field_message, validate_dry_run
 from conflict.service import (
     conflict_policy,
     customer_name_key,
@@ -106,13 +104,10 @@ def validate_input(
     elif party == "mcs" and partner_id is not None:
         # MCS engagements belong to no partner organisation.
         problems.append(("partner_id", "only a partner registration has a partner"))
-    # A dry run may leave the workloads out (the check command's --workload is optional): the
-    # rest is validated as the API validates it, and the rules then see no workload at all.
-    given = list(fields.get("workloads") or [])
     try:
         # The party is checked above, in this command's words; validated again it would be
-        # reported twice.
-        data = RegistrationCreate.model_validate({**fields, "workloads": given or [WORKLOADS[0]]})
+        # reported twice. --workload is optional, as for any dry run.
+        data = validate_dry_run(fields)
     except ValidationError as exc:
         for err in exc.errors():
             loc = err.get("loc") or ()
@@ -120,8 +115,6 @@ def validate_input(
         return None, problems
     if problems:
         return None, problems
-    if not given:
-        data = data.model_copy(update={"workloads": []})
     return CheckInput(data, party, partner_id), []
 
 

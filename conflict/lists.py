@@ -218,7 +218,8 @@ def derived_account_id(name: str) -> str:
     return "N-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16].upper()
 
 
-def _decode(data: bytes) -> str:
+def decode_csv(data: bytes) -> str:
+    """Return an uploaded CSV's text, refusing UTF-16 and bytes that are not UTF-8."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ListValidationError(
             [LineError(1, None, "the file is UTF-16; save it as UTF-8 (CSV UTF-8) and try again")]
@@ -275,7 +276,8 @@ def _physical_lines(text: str) -> list[str]:
     return list(io.StringIO(text, newline=""))
 
 
-def _refuse_nul(text: str) -> None:
+def refuse_nul_in_csv(text: str) -> None:
+    """Refuse CSV text holding NUL bytes, naming every line that has one."""
     # Python's csv module passes NUL through, and PostgreSQL cannot store it in a text column.
     if "\x00" not in text:
         return
@@ -376,8 +378,8 @@ def parse_csv(
     """
     if not data.strip(b"\xef\xbb\xbf \t\r\n"):
         raise ListValidationError([LineError(1, None, "the file is empty")])
-    text = _decode(data)
-    _refuse_nul(text)
+    text = decode_csv(data)
+    refuse_nul_in_csv(text)
     records = _records(text)
     try:
         first = next(records, None)

@@ -2,7 +2,7 @@
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -207,6 +207,15 @@ class RegistrationCreate(BaseModel):
         if value is None and info.data.get("dotnet_early_adoption"):
             raise ValueError("an early .NET adoption flag needs an estimated value")
         return value
+
+
+def validate_dry_run(fields: dict[str, Any]) -> "RegistrationCreate":
+    """Validate a dry run's input as a submission's, letting it name no workload yet."""
+    # A submission needs a workload; a live check or the check command may leave them out, and
+    # the rules then see none. Raises pydantic's ValidationError like model_validate.
+    given = list(fields.get("workloads") or [])
+    data = RegistrationCreate.model_validate({**fields, "workloads": given or [WORKLOADS[0]]})
+    return data if given else data.model_copy(update={"workloads": []})
 
 
 class RegistrationPublic(BaseModel):

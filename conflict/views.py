@@ -41,7 +41,7 @@ from conflict.forms import (
     WithdrawForm,
     new_nonce,
 )
-from conflict.schemas import RegistrationCreate, field_message
+from conflict.schemas import RegistrationCreate, field_message, validate_dry_run
 from conflict.service import (
     SubmissionError,
     check_registration,
@@ -505,24 +505,20 @@ def precheck() -> Any:
         "customer_name": name,
         "customer_domain": text("customer_domain"),
         "district": text("district"),
-        # Validation needs a workload; the real choice is put back below.
-        "workloads": workloads or ["exchange"],
+        "workloads": workloads,
         "pc_count": text("pc_count"),
         "solution_stack": text("solution_stack"),
         "dotnet_early_adoption": payload.get("dotnet_early_adoption") in (True, "y", "true", "on"),
         "estimated_value": text("estimated_value"),
     }
     try:
-        parsed = RegistrationCreate.model_validate(data)
+        parsed = validate_dry_run(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         message = field_message(str(err.get("msg", "")))
         field = str(err["loc"][0]) if err.get("loc") else "body"
         label = field.replace("_", " ")
         return jsonify({"verdict": f"Check the {label}: {message}", "level": "idle"})
-    if not workloads:
-        # No workload chosen yet: ask only what does not depend on one.
-        parsed = parsed.model_copy(update={"workloads": []})
     sess = db_session()
     try:
         decision = check_registration(sess, parsed, user=current_user._get_current_object())

@@ -277,15 +277,18 @@ def _gold_coordinator(sess: Session, partner_ids: Iterable[int | None]) -> int |
 
 def _covers_place(user: User, ticket: Ticket) -> bool:
     """Return True when the ticket lies in the reviewer's territory."""
+    return covers_place(user, ticket.district, ticket.region)
+
+
+def covers_place(user: User, district: str | None, region: str | None) -> bool:
+    """Return True when a district (of a region) lies in the reviewer's territory."""
     level = user.level or 1
     if level >= 3:
         return True
     districts = set(user.districts or [])
     if level == 2:
-        return (user.region is not None and ticket.region == user.region) or (
-            ticket.district in districts
-        )
-    return ticket.district in districts
+        return (user.region is not None and region == user.region) or district in districts
+    return district in districts
 
 
 def can_work(user: User, ticket: Ticket) -> bool:

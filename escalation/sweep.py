@@ -35,7 +35,7 @@ from escalation.service import (
     SlaEnv,
     _chunks,
     _reviewers,
-    _territory_reviewers,
+    covers_place,
     sla_env,
     ticket_path,
 )
@@ -208,15 +208,19 @@ def _covering_reviewers(
         rows = sess.execute(sa.select(t.id, t.level, t.district, t.region).where(t.id.in_(chunk)))
         for ticket_id, level, district, region in rows:
             places[(level, district, region)].append(ticket_id)
+    # The reviewers are read once for the run; each place keeps those of its level covering it
+    # (the rule of escalation.service._territory_reviewers, from the columns just read).
+    reviewers = list(
+        sess.execute(
+            sa.select(User)
+            .where(col(User.role) == "reviewer", col(User.is_active).is_(True))
+            .order_by(col(User.id))
+        ).scalars()
+    )
     by_user: dict[int, tuple[User, list[int]]] = {}
-    for ids in places.values():
-        # The rule reads only level and place, so one ticket answers for its whole place; it
-        # is read afresh because the sweep's bulk UPDATEs bypassed the session's copy.
-        ticket = sess.get(Ticket, ids[0], populate_existing=True)
-        if ticket is None:
-            continue
-        for user in _territory_reviewers(sess, ticket):
-            if user.id is not None:
+    for (level, district, region), ids in places.items():
+        for user in reviewers:
+            if user.id is not None and user.level == level and covers_place(user, district, region):
                 by_user.setdefault(user.id, (user, []))[1].extend(ids)
     return by_user
 

@@ -16,6 +16,7 @@ from conflict.forms import (
     SeatCreditForm,
     choice_list,
 )
+from conflict.views import visible_registration_or_404
 from models import DporDesignation, Partner, Registration, User
 from models.db import session as db_session
 from web.auth import ensure_partner_may_see, role_required
@@ -55,8 +56,9 @@ def _flash_errors(*forms: Any) -> None:
 
 
 def _partner_registration_or_404(reg_id: int) -> Registration:
-    reg = db_session().get(Registration, reg_id)
-    if reg is None or reg.party != "partner" or reg.partner_id is None:
+    # A reviewer records designations only on registrations of their own territory.
+    reg = visible_registration_or_404(reg_id, current_user._get_current_object())
+    if reg.party != "partner" or reg.partner_id is None:
         abort(404)
     return reg
 

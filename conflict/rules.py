@@ -18,7 +18,8 @@ Rule codes (the contract; SPEC section 3, plus ``NEEDS_REVIEW``):
     queue for it: it is a question about the named-account list, not a request for an exception.
     The message gives the matcher's reason for doubt: a name several accounts share, a web
     domain that is not the account's, a close runner-up, or a score below the match threshold.
-    A partner's dry run names no candidate (:func:`conceal_look_alike`).
+    A partner's dry run names no candidate (:func:`conceal_look_alike`) and tells nothing of
+    another registration (:func:`conceal_other_claim`).
     For MCS an uncertain match does not make the account named; the size rule decides, and its
     message names the look-alike account so MCS can register again with the account's domain.
 ``MCS_SIZE_THRESHOLD``
@@ -28,7 +29,9 @@ Rule codes (the contract; SPEC section 3, plus ``NEEDS_REVIEW``):
     the finding stays as evidence with severity ``warning``.
 ``DOTNET_EXCEPTION``
     MCS engages outside its space with the early .NET adoption flag and an estimated value at or
-    above ``policy.high_impact_value`` -> ``warning``; outcome ``in_exception_review``.
+    above ``policy.high_impact_value`` -> ``warning``; outcome ``in_exception_review``. Where a
+    partner sells .NET servers or middleware to the customer the no-bid block comes first and the
+    finding is ``info``: no exception ticket opens beside the rejection.
 ``MCS_OVERLAP``
     A partner registers a non-named customer with more than the threshold of PCs where MCS holds
     an active engagement, or MCS registers such a customer where a partner holds one ->
@@ -81,12 +84,14 @@ __all__ = [
     "NAMED_ACCOUNT",
     "NEEDS_REVIEW",
     "NO_BID_DOTNET",
+    "OTHER_SIDE_RULES",
     "OUTCOME_TABLE",
     "PARTNER_OVERLAP",
     "RULES",
     "Context",
     "RuleFn",
     "conceal_look_alike",
+    "conceal_other_claim",
     "derive_outcome",
     "describe",
     "evaluate",
@@ -436,7 +441,9 @@ def dotnet_exception(facts: Facts, ctx: Context, policy: Policy) -> list[Finding
     return [
         Finding(
             rule=DOTNET_EXCEPTION,
-            severity=Severity.WARNING,
+            # Blocked by the no-bid commitment, the exception is only evidence: no exception
+            # ticket opens, and the override goes through the no-bid block's level-3 path.
+            severity=Severity.INFO if holders else Severity.WARNING,
             message=message,
             district=facts.district,
             evidence=evidence,
@@ -467,11 +474,18 @@ def mcs_overlap(facts: Facts, ctx: Context, policy: Policy) -> list[Finding]:
 def _mcs_overlap_finding(
     facts: Facts, other: Engagement, policy: Policy, *, mcs_is_new: bool
 ) -> Finding:
-    counts = [c for c in (facts.pc_count, other.pc_count) if c is not None]
-    size = (
-        f"{facts.customer_name} is not a named account but has {_pcs(max(counts))}, more than "
-        f"{_threshold(policy)}, so MCS may engage there."
-    )
+    if _above(facts.pc_count, policy):
+        size = (
+            f"{facts.customer_name} is not a named account but has {_pcs(facts.pc_count)}, more "
+            f"than {_threshold(policy)}, so MCS may engage there."
+        )
+    else:
+        # Only the other side's count is above: say so without telling its figure, which is
+        # that registration's own fact and not the reader's.
+        size = (
+            f"{facts.customer_name} is not a named account, and MCS's engagement records more "
+            f"PCs than {_threshold(policy)}, so MCS may engage there."
+        )
     if mcs_is_new:
         lead = "A partner already holds an active registration on this customer."
         tail = "This engagement goes to a channel manager as an MCS-versus-partner conflict."
@@ -599,9 +613,24 @@ _LEAD_BECAUSE: dict[str, tuple[str, str]] = {
 }
 
 
-def other_side_message(evidence: Mapping[str, object] | None, customer_name: str) -> str:
-    """Return a partner-overlap sentence for the partner whose registration did not raise it."""
+# The rules whose finding names a second registration that may belong to another partner, who
+# reads the finding told from their own side (other_side_message).
+OTHER_SIDE_RULES = frozenset({PARTNER_OVERLAP, MCS_OVERLAP})
+
+
+def other_side_message(
+    evidence: Mapping[str, object] | None, customer_name: str, rule: str = PARTNER_OVERLAP
+) -> str:
+    """Return an overlap sentence for the partner whose registration did not raise it."""
     evidence = evidence or {}
+    if rule == MCS_OVERLAP:
+        threshold = evidence.get("pc_threshold")
+        above = f"more than {_n(threshold)} PCs" if isinstance(threshold, int) else "enough PCs"
+        return (
+            f"MCS has registered an engagement with {customer_name}, where your registration is "
+            f"active. {customer_name} is not a named account but has {above}, so MCS may engage "
+            f"there; a channel manager decides who leads."
+        )
     listed = evidence.get("overlapping_workloads")
     workloads = [str(w) for w in listed] if isinstance(listed, list | tuple) else []
     text = (
@@ -639,6 +668,29 @@ def conceal_look_alike(finding: Finding, customer_name: str) -> Finding:
         account_name=None,
         method=None,
         score=None,
+        mcs_owner_email=None,
+        district=None,
+        evidence={},
+    )
+
+
+def conceal_other_claim(finding: Finding, customer_name: str) -> Finding:
+    """Return an overlap finding as a partner's dry run tells it: no detail of the other claim.
+
+    A submission records who asked and leaves a ticket; a dry run does neither, so repeated
+    with every workload and stack it would map another partner's (or MCS's) business with the
+    customer. It says only that another claim may conflict, as the outcome already does.
+    """
+    if finding.rule not in (PARTNER_OVERLAP, MCS_OVERLAP):
+        return finding
+    message = (
+        f"Another registration on {customer_name} may conflict with this one. If you register "
+        f"it, a channel manager reviews both and decides which one leads."
+    )
+    return replace(
+        finding,
+        message=message,
+        other_registration_id=None,
         mcs_owner_email=None,
         district=None,
         evidence={},

@@ -236,7 +236,9 @@ class RegistrationPublic(BaseModel):
     estimated_value: int | None
     expected_close_date: date | None
     infrastructure_maturity: str | None
-    notes: str
+    notes: str | None = Field(
+        description="Null where the viewer may not read them (MCS on a partner's deal)."
+    )
     findings: list[dict[str, object]]
     ticket_id: int | None
     ticket_ids: list[int]

@@ -371,13 +371,17 @@ def check_registration(sess: Session, data: RegistrationCreate, *, user: User) -
 
 
 def partner_dry_run(decision: Decision, customer_name: str) -> Decision:
-    """Return a dry-run decision with its possible-named-account findings told as the look-up does.
+    """Return a dry-run decision as a partner may read it: no look-alike, no other claim's detail.
 
     A dry run stores nothing and leaves no ticket behind, so unlike a submission it could be
-    repeated with guessed names to mine the list; it tells a partner no more than
-    ``/accounts/lookup`` does.
+    repeated with guessed names to mine the list, or with every workload and stack to map other
+    registrations on a customer; it tells a partner no more about the list than
+    ``/accounts/lookup`` does, and about another claim only that it exists.
     """
-    findings = tuple(rules.conceal_look_alike(f, customer_name) for f in decision.findings)
+    findings = tuple(
+        rules.conceal_other_claim(rules.conceal_look_alike(f, customer_name), customer_name)
+        for f in decision.findings
+    )
     return replace(decision, findings=findings)
 
 
@@ -705,12 +709,17 @@ def registrations_json(
             .order_by(ConflictFinding.id)
         ).scalars():
             findings[f.registration_id].append(f)
-        for reg_id, tid, status in sess.execute(
-            sa.select(Ticket.registration_id, Ticket.id, Ticket.status)
-            .where(Ticket.registration_id.in_(ids))
+        for reg_id, other_id, tid, status in sess.execute(
+            sa.select(
+                Ticket.registration_id, Ticket.other_registration_id, Ticket.id, Ticket.status
+            )
+            .where(sa.or_(Ticket.registration_id.in_(ids), Ticket.other_registration_id.in_(ids)))
             .order_by(Ticket.id)
         ).all():
-            tickets[reg_id].append((tid, status))
+            # A ticket another registration raised against this one is this one's too: its
+            # holder learns from it that the registration is contested.
+            for held in {reg_id, other_id} & tickets.keys():
+                tickets[held].append((tid, status))
         if viewer is not None and viewer.role == "mcs":
             _keep_what_mcs_may_see(sess, regs, viewer, findings, tickets)
     return [
@@ -732,12 +741,23 @@ def _keep_what_mcs_may_see(
     looked_in = [r.id for r in regs if r.id is not None and r.party != "mcs"]
     if not looked_in:
         return
-    rows = sess.execute(sa.select(Ticket).where(Ticket.registration_id.in_(looked_in))).scalars()
+    rows = sess.execute(
+        sa.select(Ticket).where(
+            sa.or_(
+                Ticket.registration_id.in_(looked_in), Ticket.other_registration_id.in_(looked_in)
+            )
+        )
+    ).scalars()
     shown = {t.id for t in rows if visible_to(viewer, t)}
     for reg_id in looked_in:
         # The partner's conflicts with other partners, and its own findings, are not MCS's.
         findings[reg_id] = [f for f in findings[reg_id] if f.ticket_id in shown]
         tickets[reg_id] = [(tid, status) for tid, status in tickets[reg_id] if tid in shown]
+
+
+def looking_in_on_partner(viewer: User, reg: Registration) -> bool:
+    """Return True when MCS looks at a partner's registration (through a conflict)."""
+    return viewer.role == "mcs" and reg.party != "mcs"
 
 
 def registration_json(
@@ -754,6 +774,9 @@ def _registration_body(
     viewer: User | None,
 ) -> dict[str, Any]:
     for_partner = viewer is None or viewer.role == "partner"
+    # MCS sees a partner's registration only as the other side of a conflict: enough to know
+    # the deal (customer, size, workloads), not its commercial terms or the partner's notes.
+    hidden = viewer is not None and looking_in_on_partner(viewer, reg)
     open_ids = [tid for tid, status in tickets if status != "decided"]
     return {
         "id": reg.id,
@@ -768,12 +791,12 @@ def _registration_body(
         "workloads": list(reg.workloads or []),
         "solution_stack": reg.solution_stack,
         "dotnet_early_adoption": reg.dotnet_early_adoption,
-        "estimated_value": reg.estimated_value,
+        "estimated_value": None if hidden else reg.estimated_value,
         "expected_close_date": (
-            reg.expected_close_date.isoformat() if reg.expected_close_date else None
+            reg.expected_close_date.isoformat() if reg.expected_close_date and not hidden else None
         ),
         "infrastructure_maturity": reg.infrastructure_maturity,
-        "notes": reg.notes,
+        "notes": None if hidden else reg.notes,
         "findings": [finding_json(f, for_partner=for_partner) for f in findings],
         "ticket_id": open_ids[0] if open_ids else (tickets[0][0] if tickets else None),
         "ticket_ids": [tid for tid, _ in tickets],

@@ -46,12 +46,14 @@ from conflict.service import (
     SubmissionError,
     check_registration,
     find_by_idempotency_key,
+    looking_in_on_partner,
     request_extension,
     request_override,
     submit_registration,
     withdraw_registration,
 )
 from conflict.types import METHOD_WORDS, RULE_TITLES, Decision, Severity
+from escalation.queries import visible_clause
 from escalation.service import visible_to
 from models import (
     ConflictFinding,
@@ -123,9 +125,43 @@ def registration_scope(user: User) -> Any:
         query = query.where(Registration.partner_id == user.partner_id)
     elif user.role == "mcs":
         query = query.where(Registration.party == "mcs")
-    elif user.role not in STAFF_ROLES:
+    elif user.role == "reviewer":
+        territory = reviewer_territory(user)
+        if territory is not None:
+            query = query.where(territory)
+    elif user.role != "admin":
         query = query.where(sa.false())
     return query
+
+
+def reviewer_territory(user: User) -> Any:
+    """Return a WHERE clause of the registrations a reviewer's territory holds (None: all).
+
+    A registration is in it when it was made in one of the reviewer's places, or when a ticket
+    the reviewer may see names it: a named account's ticket goes to the account's district,
+    which need not be the one the partner typed.
+    """
+    if (user.level or 1) >= 3:
+        return None
+    places: list[Any] = []
+    districts = [str(d) for d in user.districts or []]
+    if districts:
+        places.append(Registration.district.in_(districts))
+    if (user.level or 1) == 2 and user.region:
+        in_region = sa.select(District.code).where(District.region == user.region)
+        places.append(Registration.district.in_(in_region))
+    named_by_ticket = (
+        sa.select(Ticket.id)
+        .where(
+            sa.or_(
+                Ticket.registration_id == Registration.id,
+                Ticket.other_registration_id == Registration.id,
+            ),
+            visible_clause(db_session(), user),
+        )
+        .exists()
+    )
+    return sa.or_(*places, named_by_ticket)
 
 
 def scoped_registrations() -> Any:
@@ -135,8 +171,16 @@ def scoped_registrations() -> Any:
 
 def may_see_registration(sess: Session, reg: Registration, user: User) -> bool:
     """Return True when a user may open a registration (partners: their own organisation only)."""
-    if user.role in STAFF_ROLES:
+    if user.role == "admin":
         return True
+    if user.role == "reviewer":
+        territory = reviewer_territory(user)
+        if territory is None:
+            return True
+        found = sess.execute(
+            sa.select(Registration.id).where(Registration.id == reg.id, territory)
+        ).first()
+        return found is not None
     if user.role == "partner":
         return reg.partner_id is not None and reg.partner_id == user.partner_id
     if user.role == "mcs":
@@ -458,8 +502,9 @@ def verdict(decision: Decision) -> dict[str, Any]:
     named = by_rule.get(rules.NAMED_ACCOUNT)
     if named is not None:
         text, level = f"Reserved for MCS — named account {named.account_name}", "conflict"
-    elif rules.PARTNER_OVERLAP in by_rule:
-        text, level = "Another partner holds this workload", "conflict"
+    elif rules.PARTNER_OVERLAP in by_rule or rules.MCS_OVERLAP in by_rule:
+        # Not "another partner" or "MCS": a dry run tells a partner nothing of the other claim.
+        text, level = "Another registration on this customer may conflict", "conflict"
     elif decision.outcome == "rejected":
         reason = next(
             (f.message for f in decision.findings if f.severity == Severity.BLOCK), "Rejected"
@@ -662,6 +707,7 @@ def _detail_page(
             bodies=_other_side_bodies(sess, reg, user, other_tickets),
             public_only=public_only,
             outcome_words=OUTCOME_WORDS,
+            looking_in=looking_in_on_partner(user, reg),
             rule_titles=RULE_TITLES,
             method_words=METHOD_WORDS,
             workload_labels=WORKLOAD_LABELS,

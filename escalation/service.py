@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from conflict.rules import PARTNER_OVERLAP, other_side_message
+from conflict.rules import OTHER_SIDE_RULES, PARTNER_OVERLAP, other_side_message
 from conflict.types import PAIRWISE_RULES, RULE_TITLES
 from escalation import notify
 from escalation.routing import Reviewer, balance, escalation_owner, pick_owner
@@ -489,8 +489,8 @@ def _existing_open(
 def _split_other_partner(
     party: list[User | str], finding: ConflictFinding, other: Registration | None
 ) -> tuple[list[User | str], list[User | str]]:
-    """Split a partner overlap's recipients into the raising side and the other partner's users."""
-    if finding.rule != PARTNER_OVERLAP or other is None or other.partner_id is None:
+    """Split an overlap's recipients into the raising side and the other partner's users."""
+    if finding.rule not in OTHER_SIDE_RULES or other is None or other.partner_id is None:
         return party, []
     theirs: list[User | str] = [
         p for p in party if isinstance(p, User) and p.partner_id == other.partner_id
@@ -661,7 +661,7 @@ def open_ticket(
         # The finding speaks for the registration that raised it; the partner on the other
         # side reads it from their own registration, as their ticket page tells it.
         name = other_registration.customer_name
-        other_lines = [other_side_message(finding.evidence, name), *lines[1:]]
+        other_lines = [other_side_message(finding.evidence, name, finding.rule), *lines[1:]]
         title = f"{RULE_TITLES.get(ticket.rule, ticket.rule)}: {name}"
         notify.enqueue_emails(
             sess,

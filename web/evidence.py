@@ -1,7 +1,7 @@
 """A finding's evidence as labelled lines a reviewer reads, and what of it a partner may read.
 
-A ticket between two partners has one finding, written for the registration that raised it. The
-partner on the other side reads it told from their own side: the sentence and the title name
+A ticket between two partners, or between MCS and a partner, has one finding, written for the
+registration that raised it. A partner on the other side reads it told from their own side: the sentence and the title name
 the customer as their own registration does, and nothing about the other registration (its id,
 stack, dates, status) is shown.
 """
@@ -9,7 +9,7 @@ stack, dates, status) is shown.
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from conflict.rules import PARTNER_OVERLAP, other_side_message
+from conflict.rules import OTHER_SIDE_RULES, PARTNER_OVERLAP, other_side_message
 from conflict.service import partner_safe_evidence
 from conflict.types import METHOD_WORDS, RULE_TITLES, score_text
 from models import ConflictFinding, Ticket, User
@@ -150,9 +150,9 @@ def partner_evidence(rule: str, evidence: Mapping[str, Any] | None, *, own: bool
 
 def partner_message(finding: ConflictFinding, *, own: bool, customer_name: str) -> str:
     """Return a finding's sentence as a partner reads it."""
-    if own or finding.rule != PARTNER_OVERLAP:
+    if own or finding.rule not in OTHER_SIDE_RULES:
         return finding.message
-    return other_side_message(finding.evidence, customer_name)
+    return other_side_message(finding.evidence, customer_name, finding.rule)
 
 
 def other_side_bodies(
@@ -165,7 +165,7 @@ def other_side_bodies(
     return {
         f.message: partner_message(f, own=False, customer_name=customer_name)
         for f in findings
-        if f.registration_id not in own_ids and f.rule == PARTNER_OVERLAP
+        if f.registration_id not in own_ids and f.rule in OTHER_SIDE_RULES
     }
 
 

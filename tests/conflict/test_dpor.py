@@ -246,6 +246,7 @@ def web(app: Flask) -> SimpleNamespace:
             customer_name="Contoso",
             customer_key=dpor.customer_key_for("Contoso"),
             workloads=["exchange", "yammer"],
+            district="northeast",
         )
         db.session.commit()
         return SimpleNamespace(

@@ -348,9 +348,10 @@ def _seed(app: Flask, world: SimpleNamespace) -> SimpleNamespace:
             make_registration(alice, customer_name=f"Alpha {i}", status=s).id
             for i, s in enumerate(["approved", "rejected", "approved", "in_conflict", "approved"])
         ]
-        theirs = make_registration(bob, customer_name="Bravo Secret").id
+        theirs = make_registration(bob, customer_name="Bravo Secret", district="northeast").id
+        elsewhere = make_registration(bob, customer_name="Bravo West", district="southwest").id
         db.session.commit()
-    return SimpleNamespace(mine=mine, theirs=theirs)
+    return SimpleNamespace(mine=mine, theirs=theirs, elsewhere=elsewhere)
 
 
 def test_list_is_scoped_filtered_and_paginated(
@@ -395,6 +396,10 @@ def test_detail_isolation(app: Flask, client: FlaskClient, world: SimpleNamespac
     for staff in (world.reviewer, world.admin):
         resp = client.get(f"/api/v1/registrations/{seeded.theirs}", headers=auth(staff))
         assert resp.status_code == 200
+    # A district reviewer reads only their territory's registrations; the admin reads all.
+    far = f"/api/v1/registrations/{seeded.elsewhere}"
+    assert_error(client.get(far, headers=auth(world.reviewer)), 404, "not_found")
+    assert client.get(far, headers=auth(world.admin)).status_code == 200
 
 
 # Dry runs -------------------------------------------------------------------------------------

@@ -143,6 +143,8 @@ class RegistrationForm(Form):
     country = StringField(
         "Country",
         default="US",
+        # Stripped before the length check, as the API reads " de " as DE.
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
         validators=[
             DataRequired("Enter a two-letter country code such as US."),
             Length(min=2, max=2, message="Use a two-letter country code such as US."),
@@ -377,3 +379,9 @@ class RegistrationFilterForm(Form):
     customer = StringField("Customer contains", validators=[Optional(), Length(max=300)])
     submitted_from = DateField("Submitted from", validators=[Optional()])
     submitted_to = DateField("Submitted to", validators=[Optional()])
+
+    def validate_submitted_to(self, field: DateField) -> None:
+        """Refuse a range that ends before it starts (it could match nothing)."""
+        start = self.submitted_from.data
+        if field.data is not None and start is not None and field.data < start:
+            raise FieldError("The end date is before the start date.")

@@ -48,6 +48,7 @@ __all__ = [
     "FREE_MAIL_DOMAINS",
     "NameForms",
     "customer_key",
+    "is_free_mail_domain",
     "is_valid_domain",
     "name_forms",
     "name_key",
@@ -429,6 +430,14 @@ def normalize_domain(value: str | None) -> str | None:
     if domain.split(".", 1)[0] in _FREE_MAIL_LABELS:
         return None
     return domain
+
+
+def is_free_mail_domain(value: str | None) -> bool:
+    """Return True when a URL, host or e-mail is on a free-mail domain rather than a company's."""
+    domain = _registrable(value) if value else None
+    if domain is None:
+        return False
+    return domain in FREE_MAIL_DOMAINS or domain.split(".", 1)[0] in _FREE_MAIL_LABELS
 
 
 def customer_key(name: str, domain: str | None) -> str:

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from conflict.countries import is_country_code
-from conflict.normalize import normalize_domain
+from conflict.normalize import is_free_mail_domain, normalize_domain
 from conflict.types import MATURITY_LEVELS, SOLUTION_STACKS, WORKLOADS
 from models.base import utcnow
 
@@ -78,11 +78,22 @@ SingleLineStr = Annotated[
 VALIDATOR_PREFIXES = ("Value error, ", "Assertion failed, ")
 
 
+# The validation library's own words for length bounds, said as the rest of the product says them.
+_LENGTH_WORDS = (
+    (re.compile(r"^String should have at least (\d+) characters?$"), "use at least {} characters"),
+    (re.compile(r"^String should have at most (\d+) characters?$"), "use at most {} characters"),
+)
+
+
 def field_message(message: str) -> str:
     """Return a validation message without the prefix the validation library puts before it."""
     for prefix in VALIDATOR_PREFIXES:
         if message.startswith(prefix):
             return message[len(prefix) :]
+    for pattern, words in _LENGTH_WORDS:
+        found = pattern.match(message)
+        if found:
+            return words.format(found.group(1))
     return message
 
 
@@ -178,17 +189,22 @@ class RegistrationCreate(BaseModel):
         if value is None or not value.strip():
             return None
         normalized = normalize_domain(value)
-        if normalized is None:
+        if normalized is None and is_free_mail_domain(value):
             raise ValueError(
                 "enter the customer's own web domain, such as contoso.com "
                 "(free-mail domains such as gmail.com do not identify a company)"
             )
+        if normalized is None:
+            raise ValueError("enter a web domain such as contoso.com")
         return normalized
 
-    @field_validator("country")
+    # Before the length bounds, so "USA" reads as a country code to fix, not a string too long.
+    @field_validator("country", mode="before")
     @classmethod
-    def _country(cls, value: str | None) -> str | None:
-        return None if value is None else check_country(value)
+    def _country(cls, value: object) -> object:
+        if not isinstance(value, str) or single_line_problem(value) is not None:
+            return value  # Not text, or not one line: the field's own checks say which.
+        return check_country(value)
 
     @field_validator("expected_close_date")
     @classmethod

@@ -307,6 +307,10 @@ def registrations() -> Any:
     form = RegistrationFilterForm(request.args)
     filters = _filters_from(form)
     query = filter_registrations(scoped_registrations(), **filters)
+    if form.errors:
+        # Unfiltered rows under a filter the reader believes applied would mislead: show none
+        # until the filter reads right (the CSV export refuses in the same case).
+        query = query.where(sa.false())
     cursor = request.args.get("cursor") or None
     try:
         rows, next_cursor = page_of(query, cursor, PAGE_SIZE)

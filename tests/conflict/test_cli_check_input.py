@@ -38,7 +38,7 @@ def _partner_id(app: Flask) -> int:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--name", "X", "--workload", "azure"], "--name: String should have at least 2"),
+        (["--name", "X", "--workload", "azure"], "--name: use at least 2 characters"),
         (["--name", "Acme", "--workload", "azure", "--district", "mars"], "--district: unknown"),
         (
             ["--name", "Acme", "--workload", "azure", "--partner-id", "999"],
@@ -199,10 +199,10 @@ def test_every_bad_line_is_listed_and_no_decision_printed(
     err = result.stderr
     expected = {
         3: "customer_domain: enter the customer's own web domain",
-        4: "customer_domain: enter the customer's own web domain",
+        4: "customer_domain: enter a web domain such as contoso.com",
         5: "partner_id: no partner has id 999",
         7: "workloads: unknown workload 'teleport'",
-        8: "customer_name: String should have at least 2 characters",
+        8: "customer_name: use at least 2 characters",
         9: "pc_count: Input should be less than or equal to",
         10: "customer_name: remove the line break",
         12: "partner_id: only a partner registration has a partner",
@@ -244,7 +244,7 @@ def test_broken_quoting_is_reported_with_the_errors_before_it(
     )
     result = runner.invoke(args=["check-file", str(path)])
     assert result.exit_code == 2
-    assert "line 3: customer_name: String should have at least 2" in result.stderr
+    assert "line 3: customer_name: use at least 2 characters" in result.stderr
     assert "line 4: the CSV is broken from here" in result.stderr
     assert result.stdout == ""
 

@@ -141,7 +141,12 @@ INVALID = [
     ("customer_name", "A", "customer_name", "between 2 and 300"),
     ("customer_name", "x" * 301, "customer_name", "between 2 and 300"),
     ("customer_domain", "gmail.com", "customer_domain", "free-mail"),
-    ("customer_domain", "not a domain", "customer_domain", "Enter the customer's own web domain"),
+    (
+        "customer_domain",
+        "not a domain",
+        "customer_domain",
+        "Enter a web domain such as contoso.com",
+    ),
     ("customer_domain", "a" * 250 + ".com", "customer_domain", "at most 253"),
     ("district", "atlantis", "district", "Choose one of the options offered"),
     ("country", "", "country", "two-letter country code"),

@@ -479,7 +479,7 @@ def test_precheck_verdicts(app: Flask, client: FlaskClient, world: SimpleNamespa
         ),
         (
             {"customer_name": "Hooli", "workloads": ["exchange"]},
-            "Another partner holds this workload",
+            "Another registration on this customer may conflict",
         ),
         ({"customer_name": "Hooli", "workloads": ["yammer"]}, "No conflict"),
         ({"customer_name": "Hooli"}, "No conflict"),

@@ -159,6 +159,23 @@ def _find_accounts(sess: Session, by_address: dict[str, User | None]) -> None:
             by_address[known.email] = known  # the query matched it exactly, so the key exists
 
 
+# Starts the error of every message failed only because its endpoint was disabled.
+DISABLED_ERROR = "webhook endpoint disabled"
+
+
+def disabled_error(reason: str | None) -> str:
+    """Return the error kept on a message whose webhook endpoint is disabled."""
+    because = f" ({reason})" if reason else ""
+    return f"{DISABLED_ERROR}{because}; enabling it again sends this message"
+
+
+def _takes_events() -> Any:
+    # An endpoint disabled after failing still takes events: they are held for it (written
+    # failed with DISABLED_ERROR) and sent when it is enabled again. One disabled on purpose,
+    # by an admin or by its receiver's 410, takes none.
+    return sa.or_(WebhookEndpoint.enabled.is_(True), WebhookEndpoint.hold_while_disabled.is_(True))
+
+
 def _load_enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:
     if has_app_context() and current_app.config.get("WEBHOOK_URLS"):
         from escalation.webhooks import sync_configured_endpoints
@@ -166,9 +183,7 @@ def _load_enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:
         sync_configured_endpoints(sess)
     return list(
         sess.execute(
-            sa.select(WebhookEndpoint)
-            .where(WebhookEndpoint.enabled.is_(True))
-            .order_by(WebhookEndpoint.id)
+            sa.select(WebhookEndpoint).where(_takes_events()).order_by(WebhookEndpoint.id)
         ).scalars()
     )
 
@@ -177,14 +192,18 @@ _ENDPOINTS_KEY = "webhook_endpoints"
 
 
 def enabled_endpoints(sess: Session) -> list[WebhookEndpoint]:
-    """Return the enabled webhook endpoints, read once per transaction."""
+    """Return the endpoints events are queued for, read once per transaction.
+
+    These are the enabled endpoints and those disabled after failing, which hold their
+    events until they are enabled again.
+    """
     # One change often sends several events (a registration, then the ticket it opened).
     return per_transaction(sess, _ENDPOINTS_KEY, lambda: _load_enabled_endpoints(sess))
 
 
 def any_endpoint_enabled() -> Any:
-    """Return a SQL EXISTS that is true when some webhook endpoint is enabled."""
-    return sa.exists().where(WebhookEndpoint.enabled.is_(True))
+    """Return a SQL EXISTS that is true when some webhook endpoint takes events."""
+    return sa.exists().where(_takes_events())
 
 
 def saw_no_endpoints(sess: Session) -> None:
@@ -200,11 +219,13 @@ def endpoints_changed(sess: Session) -> None:
 
 
 def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> list[OutboxMessage]:
-    """Queue an event for every enabled webhook endpoint subscribed to it."""
+    """Queue an event for every webhook endpoint subscribed to it, held for disabled ones."""
     out: list[OutboxMessage] = []
+    now = utcnow()
     for ep in enabled_endpoints(sess):
         if ep.events and event not in ep.events:
             continue
+        held = not ep.enabled
         msg = OutboxMessage(
             channel="webhook",
             event=event,
@@ -212,7 +233,11 @@ def enqueue_webhooks(sess: Session, *, event: str, payload: dict[str, Any]) -> l
             recipient=ep.url[:254],
             endpoint_id=ep.id,
             context={"type": event, "data": payload},
-            next_attempt_at=utcnow(),
+            # Failed with the reason, the outbox shows it, and enabling the endpoint again
+            # queues it (webhooks.set_enabled); it was never tried, so it keeps no attempt.
+            status="dead" if held else "pending",
+            last_error=disabled_error(ep.disabled_reason) if held else None,
+            next_attempt_at=now,
         )
         sess.add(msg)
         out.append(msg)

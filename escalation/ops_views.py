@@ -27,6 +27,7 @@ from escalation.webhooks import (
     UnresolvableURL,
     UnsafeURL,
     add_endpoint,
+    held_counts,
     parse_events,
     set_enabled,
 )
@@ -44,10 +45,11 @@ PAGE_SIZE = 50
 HEARTBEAT_ALIVE_SECONDS = 120
 
 
-def _status_counts() -> dict[str, int]:
-    rows = db_session().execute(
-        sa.select(col(OutboxMessage.status), sa.func.count()).group_by(col(OutboxMessage.status))
-    )
+def _status_counts(endpoint_id: int | None = None) -> dict[str, int]:
+    query = sa.select(col(OutboxMessage.status), sa.func.count())
+    if endpoint_id is not None:
+        query = query.where(col(OutboxMessage.endpoint_id) == endpoint_id)
+    rows = db_session().execute(query.group_by(col(OutboxMessage.status)))
     counts = {status: 0 for status in OUTBOX_STATUSES}
     counts.update({status: int(n) for status, n in rows.all()})
     return counts
@@ -56,12 +58,21 @@ def _status_counts() -> dict[str, int]:
 @bp.route("/outbox")
 @role_required("admin")
 def outbox() -> Any:
-    """List outbox messages by status, newest first, with their delivery state."""
+    """List outbox messages by status, newest first, with their delivery state.
+
+    With endpoint_id, only that webhook endpoint's messages: its delivery page.
+    """
     status = request.args.get("status", "pending")
     if status not in OUTBOX_STATUSES:
         abort(404)
     before = request.args.get("before", type=int)
+    endpoint_id = request.args.get("endpoint_id", type=int)
+    endpoint = db_session().get(WebhookEndpoint, endpoint_id) if endpoint_id else None
+    if endpoint_id and endpoint is None:
+        abort(404)
     query = sa.select(OutboxMessage).where(col(OutboxMessage.status) == status)
+    if endpoint is not None:
+        query = query.where(col(OutboxMessage.endpoint_id) == endpoint.id)
     if before:
         query = query.where(col(OutboxMessage.id) < before)
     rows = (
@@ -73,13 +84,15 @@ def outbox() -> Any:
     next_url = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        next_url = url_for("ops.outbox", status=status, before=rows[-1].id)
-    first_url = url_for("ops.outbox", status=status) if before else None
+        next_url = url_for("ops.outbox", status=status, before=rows[-1].id, endpoint_id=endpoint_id)
+    first_url = url_for("ops.outbox", status=status, endpoint_id=endpoint_id) if before else None
     return render_template(
         "ops/outbox.html",
         status=status,
         statuses=OUTBOX_STATUSES,
-        counts=_status_counts(),
+        counts=_status_counts(endpoint_id if endpoint is not None else None),
+        endpoint=endpoint,
+        endpoint_id=endpoint_id if endpoint is not None else None,
         messages=rows,
         next_url=next_url,
         first_url=first_url,
@@ -236,6 +249,7 @@ def webhooks() -> Any:
     body = render_template(
         "ops/webhooks.html",
         endpoints=_endpoints(),
+        held=held_counts(db_session()),
         created=created,
         form=form,
         event_types=WEBHOOK_EVENTS,

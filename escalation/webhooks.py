@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import requests
 import sqlalchemy as sa
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from escalation import claims, fanout
 from escalation.claims import Claimed
-from escalation.notify import endpoints_changed
+from escalation.notify import DISABLED_ERROR, disabled_error, endpoints_changed
 from escalation.url_guard import (
     UnresolvableURL,
     UnsafeURL,
@@ -35,6 +36,7 @@ from escalation.url_guard import (
     pinned_session,
 )
 from models import OutboxMessage, WebhookEndpoint, utcnow
+from models.base import UTCDateTime
 from models.db import lock_key
 from models.webhook import WEBHOOK_EVENTS
 
@@ -42,7 +44,15 @@ log = logging.getLogger(__name__)
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  a format marker, not a credential
 MAX_ATTEMPTS = 16
+# An endpoint is disabled when this many deliveries in a row have failed over at least
+# DISABLE_AFTER_FAILING_FOR. Failures of many messages queued at once come within seconds,
+# so a count alone would disable an endpoint for a blip the retries ride out; an hour without
+# a success is an outage worth holding messages for. A message out of attempts during such a
+# run disables it sooner, so the message is held instead of given up.
 DISABLE_AFTER_FAILURES = 10
+DISABLE_AFTER_FAILING_FOR = timedelta(hours=1)
+# Held messages whose endpoint is enabled are looked for this far back (see _requeue_stray).
+STRAY_HELD_WINDOW = timedelta(hours=1)
 BATCH_SIZE = 50
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -175,10 +185,16 @@ def sync_configured_endpoints(sess: Session, urls: Iterable[str] | None = None) 
 
 
 def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason: str = "") -> int:
-    """Enable (resetting the failure count) or disable an endpoint; return messages requeued."""
+    """Enable (resetting the failure count) or disable an endpoint; return messages requeued.
+
+    Disabling on purpose holds the messages already queued but stops new events for it;
+    enabling sends every held message, its own and those of a disable after failures.
+    """
     endpoint.enabled = enabled
+    endpoint.hold_while_disabled = False
     if enabled:
         endpoint.consecutive_failures = 0
+        endpoint.failing_since = None
         endpoint.disabled_reason = None
     else:
         endpoint.disabled_reason = (reason or "disabled by an admin")[:500]
@@ -188,34 +204,68 @@ def set_enabled(sess: Session, endpoint: WebhookEndpoint, enabled: bool, reason:
     if not enabled:
         dead_letter_disabled(sess, endpoint_id=endpoint.id)
         return 0
-    return _requeue_held(sess, endpoint.id or 0, utcnow())
+    return _requeue_held(sess, endpoint.id or 0)
 
 
-# Starts the error of every message failed only because its endpoint was disabled.
-DISABLED_ERROR = "webhook endpoint disabled"
+def _held() -> list[Any]:
+    return [
+        OutboxMessage.channel == "webhook",
+        OutboxMessage.status == "dead",
+        OutboxMessage.last_error.startswith(DISABLED_ERROR),
+    ]
 
 
-def disabled_error(reason: str | None) -> str:
-    """Return the error kept on a message whose webhook endpoint is disabled."""
-    because = f" ({reason})" if reason else ""
-    return f"{DISABLED_ERROR}{because}; enabling it again sends this message"
+# Due from when they were made, so they are claimed (by next attempt, then id) in the order
+# their events happened, before anything queued after them.
+_REQUEUE = {
+    "status": "pending",
+    "next_attempt_at": OutboxMessage.created_at,
+    "attempts": 0,
+    "claimed_until": None,
+    "last_error": None,
+}
 
 
-def _requeue_held(sess: Session, endpoint_id: int, now: datetime) -> int:
+def _requeue_held(sess: Session, endpoint_id: int) -> int:
     """Queue again the messages failed only because the endpoint was disabled."""
-    # They were never attempted: enabling the endpoint again delivers them, so nothing the
+    # They were not delivered: enabling the endpoint again delivers them, so nothing the
     # receiver missed while it was off is lost. Real delivery failures stay for a manual retry.
     result = sess.execute(
         sa.update(OutboxMessage)
-        .where(
-            OutboxMessage.channel == "webhook",
-            OutboxMessage.endpoint_id == endpoint_id,
-            OutboxMessage.status == "dead",
-            OutboxMessage.last_error.startswith(DISABLED_ERROR),
-        )
-        .values(status="pending", next_attempt_at=now, attempts=0, claimed_until=None)
+        .where(*_held(), OutboxMessage.endpoint_id == endpoint_id)
+        .values(**_REQUEUE)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _requeue_stray(sess: Session, now: datetime) -> int:
+    """Queue again recently held messages whose endpoint is enabled; return how many.
+
+    A transaction that read the endpoint as disabled may commit a held message just after an
+    admin enabled it, and so after the enable requeued the others. Held messages carry the
+    time they were held in next_attempt_at, so looking back a while reads few rows.
+    """
+    enabled = sa.select(WebhookEndpoint.id).where(WebhookEndpoint.enabled.is_(True))
+    result = sess.execute(
+        sa.update(OutboxMessage)
+        .where(
+            *_held(),
+            OutboxMessage.next_attempt_at >= now - STRAY_HELD_WINDOW,
+            OutboxMessage.endpoint_id.in_(enabled),
+        )
+        .values(**_REQUEUE)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def held_counts(sess: Session) -> dict[int, int]:
+    """Return endpoint id -> messages held for it until it is enabled again."""
+    rows = sess.execute(
+        sa.select(OutboxMessage.endpoint_id, sa.func.count())
+        .where(*_held())
+        .group_by(OutboxMessage.endpoint_id)
+    ).all()
+    return {int(ep_id): int(n) for ep_id, n in rows if ep_id is not None}
 
 
 def dead_letter_disabled(
@@ -247,7 +297,13 @@ def dead_letter_disabled(
                 OutboxMessage.endpoint_id == ep_id,
                 waiting,
             )
-            .values(status="dead", claimed_until=None, last_error=disabled_error(reason))
+            .values(
+                status="dead",
+                claimed_until=None,
+                last_error=disabled_error(reason),
+                # The time it was held, which _requeue_stray looks back from.
+                next_attempt_at=now,
+            )
         )
         failed += int(getattr(result, "rowcount", 0) or 0)
     return failed
@@ -376,27 +432,51 @@ def _endpoint_ok(sess: Session, endpoint_id: int) -> None:
     sess.execute(
         sa.update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.consecutive_failures != 0)
-        .values(consecutive_failures=0)
+        .values(consecutive_failures=0, failing_since=None)
     )
     sess.commit()
 
 
-def _endpoint_failed(sess: Session, endpoint_id: int, detail: str) -> bool:
-    """Count a failure atomically; disable the endpoint at the limit. True when disabled now."""
-    failures = sess.execute(
-        sa.update(WebhookEndpoint)
-        .where(WebhookEndpoint.id == endpoint_id)
-        .values(consecutive_failures=WebhookEndpoint.consecutive_failures + 1)
-        .returning(WebhookEndpoint.consecutive_failures)
-    ).scalar_one_or_none()
+def should_disable(
+    failures: int, failing_since: datetime | None, now: datetime, *, out_of_attempts: bool
+) -> bool:
+    """Decide whether a run of failures ending now disables its endpoint."""
+    if failures < DISABLE_AFTER_FAILURES:
+        return False
+    # A run whose start was not recorded began before this rule: it keeps the count alone.
+    if out_of_attempts or failing_since is None:
+        return True
+    return now - failing_since >= DISABLE_AFTER_FAILING_FOR
+
+
+def _endpoint_failed(
+    sess: Session, endpoint_id: int, detail: str, now: datetime, *, out_of_attempts: bool
+) -> bool:
+    """Count a failure atomically; disable the endpoint when due. True when disabled now."""
+    ep = WebhookEndpoint
+    row = sess.execute(
+        sa.update(ep)
+        .where(ep.id == endpoint_id)
+        .values(
+            consecutive_failures=ep.consecutive_failures + 1,
+            # SET reads the row as it was, so this starts the run at its first failure.
+            failing_since=sa.case(
+                (ep.consecutive_failures == 0, sa.literal(now, UTCDateTime())),
+                else_=ep.failing_since,
+            ),
+        )
+        .returning(ep.consecutive_failures, ep.failing_since)
+    ).one_or_none()
     disabled = False
-    if failures is not None and failures >= DISABLE_AFTER_FAILURES:
+    if row is not None and should_disable(row[0], row[1], now, out_of_attempts=out_of_attempts):
+        since = f" since {row[1]:%Y-%m-%d %H:%M} UTC" if row[1] is not None else ""
         result = sess.execute(
-            sa.update(WebhookEndpoint)
-            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.enabled.is_(True))
+            sa.update(ep)
+            .where(ep.id == endpoint_id, ep.enabled.is_(True))
             .values(
                 enabled=False,
-                disabled_reason=f"{failures} consecutive failures; last: {detail}"[:500],
+                hold_while_disabled=True,
+                disabled_reason=f"{row[0]} consecutive failures{since}; last: {detail}"[:500],
             )
         )
         disabled = bool(getattr(result, "rowcount", 0))
@@ -408,7 +488,7 @@ def _disable(sess: Session, endpoint_id: int, reason: str) -> None:
     sess.execute(
         sa.update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id)
-        .values(enabled=False, disabled_reason=reason[:500])
+        .values(enabled=False, hold_while_disabled=False, disabled_reason=reason[:500])
     )
     sess.commit()
 
@@ -458,17 +538,22 @@ def deliver_batch(
                 _fail_waiting(sess, target.id, now)
                 targets[target.id] = replace(target, enabled=False)
             else:
-                if msg.attempts >= MAX_ATTEMPTS:
+                out_of_attempts = msg.attempts >= MAX_ATTEMPTS
+                if _endpoint_failed(
+                    sess, target.id, outcome.detail, now, out_of_attempts=out_of_attempts
+                ):
+                    log.warning("webhook endpoint %s disabled: %s", target.id, outcome.detail)
+                    # The endpoint is down, not this message: it is held with the others.
+                    claims.mark_retry(sess, msg, now, outcome.detail)
+                    _fail_waiting(sess, target.id, now)
+                    targets[target.id] = replace(target, enabled=False)
+                elif out_of_attempts:
                     claims.mark_dead(
                         sess, msg, f"gave up after {msg.attempts} attempts: {outcome.detail}"
                     )
                 else:
                     when = claims.retry_time(msg.attempts, now=now, retry_after=outcome.retry_after)
                     claims.mark_retry(sess, msg, when, outcome.detail)
-                if _endpoint_failed(sess, target.id, outcome.detail):
-                    log.warning("webhook endpoint %s disabled: %s", target.id, outcome.detail)
-                    _fail_waiting(sess, target.id, now)
-                    targets[target.id] = replace(target, enabled=False)
     finally:
         for via in routes.values():
             if isinstance(via, requests.Session) and via is not http:
@@ -489,6 +574,7 @@ def deliver_webhooks(sess: Session, now: datetime) -> int:
         sess.commit()
     sess.commit()
     dead_letter_disabled(sess, now)
+    _requeue_stray(sess, now)
     sess.commit()
     total = 0
     with new_http_session() as http:

@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from models.base import json_column, ts_column, utcnow
@@ -33,5 +34,14 @@ class WebhookEndpoint(SQLModel, table=True):
     enabled: bool = Field(default=True)
     allow_private: bool = Field(default=False)
     consecutive_failures: int = Field(default=0)
+    # When the current run of failures began. None with failures counted means the run began
+    # before this was recorded.
+    failing_since: datetime | None = Field(default=None, sa_column=ts_column())
     disabled_reason: str | None = Field(default=None, max_length=500)
+    # Set when the endpoint was disabled after failing: its events are still queued, held
+    # until it is enabled again. An endpoint disabled on purpose takes no events.
+    hold_while_disabled: bool = Field(
+        default=False,
+        sa_column=sa.Column(sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_column=ts_column(nullable=False))

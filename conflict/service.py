@@ -150,7 +150,7 @@ def _lock_and_probe(
     """Lock the customer; read the policy, the effective list and the district in the same query.
 
     The facts read here do not depend on the lock; the customer's engagements, which do, are
-    read by the next statement, after the lock is held. Whether any webhook endpoint is enabled
+    read by the next statement, after the lock is held. Whether any webhook endpoint takes events
     comes along too, so a program without webhooks reads no endpoints for the messages.
     """
     from conflict.index_cache import effective_key_columns, index_for

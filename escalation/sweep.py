@@ -156,7 +156,7 @@ def _gold_coordinators(sess: Session) -> dict[int, int]:
 
 
 def _webhook_endpoints(sess: Session, event: str) -> list[WebhookEndpoint]:
-    """Return the enabled endpoints subscribed to an event."""
+    """Return the endpoints that take an event (enabled, or holding events while disabled)."""
     return [ep for ep in notify.enabled_endpoints(sess) if not ep.events or event in ep.events]
 
 

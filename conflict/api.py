@@ -156,6 +156,15 @@ def _replay(reg: Registration, data: RegistrationCreate) -> Any:
     return body, 200, {"Idempotent-Replayed": "true", "Location": _location(reg)}
 
 
+def submission_error(exc: SubmissionError) -> Any:
+    """Answer a refused submission: 409 when it repeats a registration, else 422."""
+    fields = {"fields": {exc.field or "body": exc.message}}
+    if exc.existing_id is not None:
+        details = fields | {"registration_id": exc.existing_id}
+        return json_error(409, exc.message, details, code="duplicate_registration")
+    return json_error(422, exc.message, fields)
+
+
 def _location(reg: Registration) -> str:
     return url_for("api.get_registration", reg_id=reg.id)
 
@@ -183,7 +192,7 @@ def create_registration() -> Any:
         sess.commit()
     except SubmissionError as exc:
         sess.rollback()
-        return json_error(422, exc.message, {"fields": {exc.field or "body": exc.message}})
+        return submission_error(exc)
     except IntegrityError:
         # A concurrent request with the same key won the unique constraint.
         sess.rollback()
@@ -237,7 +246,7 @@ def get_registration(reg_id: int) -> Any:
 @api.route("/conflict-check", methods=["POST"])
 @validate(
     json=RegistrationCreate,
-    resp=Response(HTTP_200=CheckOut, **ERRORS),
+    resp=Response(HTTP_200=CheckOut, HTTP_409=ErrorOut, **ERRORS),
     tags=TAGS,
 )
 def conflict_check() -> Any:
@@ -248,7 +257,7 @@ def conflict_check() -> Any:
     try:
         decision = check_registration(sess, data, user=api_user())
     except SubmissionError as exc:
-        return json_error(422, exc.message, {"fields": {exc.field or "body": exc.message}})
+        return submission_error(exc)
     finally:
         sess.rollback()
     return {

@@ -62,10 +62,14 @@ LIST_RULES: tuple[str, ...] = (rules.NAMED_ACCOUNT, rules.NEEDS_REVIEW)
 class SubmissionError(ValueError):
     """Bad input only the service can see (unknown district, wrong party for the role...)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, existing_id: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # The registration this one would repeat, when that is what is wrong with it.
+        self.existing_id = existing_id
 
 
 @dataclass(frozen=True)
@@ -346,6 +350,7 @@ def refuse_own_duplicate(
             "registration, and ask for an extension there if it is running out, instead of "
             "registering the deal again.",
             "customer_name",
+            existing_id=held.registration_id,
         )
 
 

@@ -533,12 +533,17 @@ def test_registering_again_what_the_organisation_holds_is_refused(
         json={**BODY, "customer_domain": None, "workloads": ["sharepoint", "azure"]},
         headers=auth(world.alice),
     )
-    assert again.status_code == 422
-    error = again.get_json()["error"]
+    # A conflict with a resource that exists: 409, naming it for a script to follow.
+    error = assert_error(again, 409, "duplicate_registration")
     assert f"already holds registration #{reg_id}" in error["message"]
     assert "SharePoint" in error["message"] and "extension" in error["message"]
     assert error["details"]["fields"] == {"customer_name": error["message"]}
+    assert error["details"]["registration_id"] == reg_id
     assert count(app) == 1
+    dry = client.post(
+        "/api/v1/conflict-check", json={**BODY, "customer_domain": None}, headers=auth(world.alice)
+    )
+    assert assert_error(dry, 409, "duplicate_registration")["details"]["registration_id"] == reg_id
     # Other workloads, or another partner's registration, are no copy.
     other_work = {**BODY, "workloads": ["azure"]}
     assert client.post("/api/v1/registrations", json=other_work, headers=auth(world.alice))

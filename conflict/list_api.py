@@ -8,7 +8,7 @@ from flask import jsonify, request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from spectree import Response
 
-from conflict.lists import ListError, ListValidationError, import_list
+from conflict.lists import MAX_LISTED_ERRORS, ListError, ListValidationError, import_list
 from conflict.schemas import SingleLineStr, field_message
 from models import NamedAccountList
 from models.db import session as db_session
@@ -16,6 +16,7 @@ from web.api_base import api, api_user, require_api_role, validate
 from web.errors import json_error
 
 MAX_PAGE = 200
+EFFECTIVE_FROM_NEEDS_PUBLISH = "effective_from only applies with publish"
 
 
 class ListVersionOut(BaseModel):
@@ -60,6 +61,25 @@ class UploadOptions(BaseModel):
     label: SingleLineStr | None = Field(default=None, max_length=120)
 
 
+def _require_file(schema: dict[str, Any]) -> None:
+    # The view answers a missing file itself (400, with how to send it), so the model lets it
+    # through, but the document tells clients the field is needed.
+    schema["properties"]["file"].pop("default", None)
+    schema.setdefault("required", []).append("file")
+
+
+class ListUploadForm(UploadOptions):
+    """A multipart upload: the CSV in the field "file", and the options as form fields."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_require_file)
+
+    file: Any = Field(
+        default=None,
+        description="The named-account CSV (UTF-8).",
+        json_schema_extra={"type": "string", "format": "binary"},
+    )
+
+
 class UploadOut(BaseModel):
     """The version an upload made (or found, when the content was already there)."""
 
@@ -79,10 +99,18 @@ class LineErrorOut(BaseModel):
 
 
 class ListErrorDetails(BaseModel):
-    """Details of an error; a refused file lists every bad line."""
+    """Details of an error; a refused file lists its first problems and counts every bad line."""
 
     errors: list[LineErrorOut] = []
     fields: dict[str, str] = {}
+    bad_lines: int | None = Field(
+        default=None, description="How many lines of a refused file have problems."
+    )
+    unlisted_bad_lines: int | None = Field(
+        default=None,
+        description="How many of those lines have none of their problems in errors "
+        f"(errors lists at most {MAX_LISTED_ERRORS} problems).",
+    )
 
 
 class ListErrorBody(BaseModel):
@@ -147,6 +175,7 @@ def _upload_body() -> tuple[bytes | None, str | None]:
 @api.post("/named-account-lists")
 @validate(
     query=UploadOptions,
+    form=ListUploadForm,
     resp=Response(
         HTTP_200=UploadOut,
         HTTP_201=UploadOut,
@@ -162,12 +191,15 @@ def _upload_body() -> tuple[bytes | None, str | None]:
 def upload_list() -> Any:
     """Upload a named-account CSV (multipart field "file" or a text/csv body) as a draft.
 
-    Query or form fields: publish (true/false), effective_from (YYYY-MM-DD), label.
-    A file with any bad line is refused with 422 and every bad line in details.errors.
+    Send the file as the multipart/form-data field "file", or as the whole request body with
+    Content-Type text/csv. Query or form fields: publish (true/false), effective_from
+    (YYYY-MM-DD, only with publish), label. A file with any bad line is refused with 422:
+    details.errors lists its first 200 problems, details.bad_lines counts every bad line and
+    details.unlisted_bad_lines the bad lines not listed.
     """
     require_api_role("admin")
-    # The query string was checked against UploadOptions already; a multipart upload may carry
-    # the same options as form fields, checked here the same way (unknown names refused).
+    # The query string and a multipart form were each checked already; an option may come from
+    # either, so the two are checked here together (unknown names refused).
     try:
         # A "file" sent as a plain form field is not an option: it gets the missing-file answer.
         raw = {k: v for k, v in request.values.to_dict().items() if k != "file"}
@@ -175,6 +207,13 @@ def upload_list() -> Any:
     except ValidationError as exc:
         fields = {".".join(str(p) for p in e["loc"]): field_message(e["msg"]) for e in exc.errors()}
         return json_error(422, "The request did not validate.", {"fields": fields})
+    if options.effective_from is not None and not options.publish:
+        # Accepting it would drop the date without a word; the command line refuses it too.
+        return json_error(
+            422,
+            f"{EFFECTIVE_FROM_NEEDS_PUBLISH}.",
+            {"fields": {"effective_from": EFFECTIVE_FROM_NEEDS_PUBLISH}},
+        )
     data, filename = _upload_body()
     if data is None:
         return json_error(
@@ -194,9 +233,12 @@ def upload_list() -> Any:
         )
     except ListValidationError as exc:
         sess.rollback()
-        return json_error(
-            422, str(exc), {"errors": [e.as_dict() for e in exc.errors]}, code="invalid_file"
-        )
+        details = {
+            "errors": [e.as_dict() for e in exc.errors],
+            "bad_lines": exc.bad_lines,
+            "unlisted_bad_lines": exc.unlisted_lines,
+        }
+        return json_error(422, str(exc), details, code="invalid_file")
     except ListError as exc:
         sess.rollback()
         # The message is a clause the pages also show after their own lead-in.

@@ -9,7 +9,6 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from conflict.lists import (
-    LineError,
     ListDiff,
     ListError,
     ListValidationError,
@@ -30,11 +29,13 @@ def _count_lines(data: bytes) -> int:
     return max(data.count(b"\n"), 1)
 
 
-def _refuse(errors: list[LineError]) -> None:
-    for error in errors:
+def _refuse(exc: ListValidationError) -> None:
+    for error in exc.errors:
         click.echo(str(error), err=True)
-    lines = len({e.line for e in errors})
-    click.echo(f"Nothing was imported: {lines} bad line(s).", err=True)
+    note = exc.closing_note()
+    if note:
+        click.echo(note, err=True)
+    click.echo(f"Nothing was imported: {exc.bad_lines:,} bad line(s).", err=True)
     sys.exit(2)
 
 
@@ -73,7 +74,7 @@ def import_command(
                 )
         except ListValidationError as exc:
             sess.rollback()
-            _refuse(exc.errors)
+            _refuse(exc)
         except ListError as exc:
             sess.rollback()
             click.echo(f"Error: {exc}", err=True)
@@ -122,7 +123,7 @@ def diff_command(file: Path) -> None:
             parsed = parse_csv(data, districts=known_districts(sess), progress=bar.update)
     except ListValidationError as exc:
         sess.rollback()
-        _refuse(exc.errors)
+        _refuse(exc)
         return
     _echo_diff(diff_file(sess, parsed))
     preview = preview_file(sess, parsed)

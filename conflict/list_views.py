@@ -48,7 +48,6 @@ bp = Blueprint("lists", __name__)
 
 # Enough rows to read on one page; the counts above each table give the full size.
 SHOW_ROWS = 200
-SHOW_ERRORS = 1000
 ACCOUNTS_PAGE = 100
 
 
@@ -105,7 +104,9 @@ def _today() -> date:
     return utcnow().date()
 
 
-def _index_page(form: UploadForm, errors: Any = None, status: int = 200) -> Any:
+def _index_page(
+    form: UploadForm, refusal: ListValidationError | None = None, status: int = 200
+) -> Any:
     sess = db_session()
     versions = (
         sess.execute(
@@ -124,8 +125,7 @@ def _index_page(form: UploadForm, errors: Any = None, status: int = 200) -> Any:
         versions=versions,
         effective=effective_version(sess),
         form=form,
-        errors=errors,
-        show_errors=SHOW_ERRORS,
+        refusal=refusal,
         sync=last_sync_status(sess),
         sync_url=current_app.config.get("NAMED_ACCOUNTS_URL"),
         open_reviews=open_reviews,
@@ -157,7 +157,7 @@ def index() -> Any:
         )
     except ListValidationError as exc:
         sess.rollback()
-        return _index_page(form, errors=exc.errors, status=422)
+        return _index_page(form, refusal=exc, status=422)
     except ListError as exc:
         sess.rollback()
         flash(f"Nothing was imported: {exc}.", "error")

@@ -81,9 +81,14 @@ SYNC_FAILED_ACTION = "list.sync_failed"
 SYNC_OBJECT = "named_account_sync"
 # Re-checking open registrations belongs to the conflict service; publish calls it through here.
 RECHECK_TARGET = "conflict.service:recheck_open_registrations"
-_PLAIN_INT = re.compile(r"^\d+$")
-_GROUPED_INT = re.compile(r"^\d{1,3}(,\d{3})+$")
-_NEGATIVE_INT = re.compile(r"^-\s*\d[\d,]*$")
+# ASCII digits only: \d (and int()) would also take Arabic-Indic, Devanagari or full-width ones.
+_PLAIN_INT = re.compile(r"[0-9]+")
+_GROUPED_INT = re.compile(r"[0-9]{1,3}(,[0-9]{3})+")
+_NEGATIVE_INT = re.compile(r"-\s*[0-9][0-9,]*")
+# A refused file lists this many problems at most; the lines past them are only counted.
+MAX_LISTED_ERRORS = 200
+# How many distinct records past that cap are remembered, to count their repeats unchecked.
+REPEAT_MEMORY = 10_000
 
 Progress = Callable[[int], None]
 
@@ -110,12 +115,57 @@ class LineError:
 
 
 class ListValidationError(Exception):
-    """A file that cannot be imported; carries every problem found."""
+    """A file that cannot be imported; lists its first problems and counts every bad line."""
 
-    def __init__(self, errors: Sequence[LineError]) -> None:
+    def __init__(self, errors: Sequence[LineError], *, bad_lines: int | None = None) -> None:
         self.errors = list(errors)
-        lines = len({e.line for e in self.errors})
-        super().__init__(f"{lines} bad line(s); nothing was imported")
+        listed_lines = len({e.line for e in self.errors})
+        self.bad_lines = max(bad_lines or 0, listed_lines)
+        # Bad lines none of whose problems are in errors (the list was cut short).
+        self.unlisted_lines = self.bad_lines - listed_lines
+        super().__init__(f"{self.bad_lines:,} bad line(s); nothing was imported")
+
+    def closing_note(self) -> str | None:
+        """Return the sentence that ends a cut-short list of problems, or None if all are listed."""
+        if not self.unlisted_lines:
+            return None
+        return (
+            f"Only the first {len(self.errors)} problems are listed: {self.unlisted_lines:,} more"
+            f" line(s) have errors ({self.bad_lines:,} bad lines in all)."
+        )
+
+
+class _Problems:
+    """The problems of a file: listed a whole line at a time up to a cap, then only counted."""
+
+    __slots__ = ("bad_lines", "full", "limit", "listed")
+
+    def __init__(self, limit: int | None = MAX_LISTED_ERRORS) -> None:
+        self.limit = limit
+        self.listed: list[LineError] = []
+        self.bad_lines = 0
+        self.full = False
+
+    def add(self, errors: Sequence[LineError]) -> None:
+        """Record the problems of one bad line."""
+        self.bad_lines += 1
+        if self.full:
+            return
+        if self.limit is None or len(self.listed) + len(errors) <= self.limit:
+            self.listed.extend(errors)
+            return
+        # A line is listed whole or not at all, unless it alone is over the cap.
+        if not self.listed:
+            self.listed.extend(errors[: self.limit])
+        self.full = True
+
+    def count_line(self) -> None:
+        """Count one more bad line without listing it (only once the list is full)."""
+        self.bad_lines += 1
+
+    def refusal(self) -> ListValidationError:
+        """Return the error that refuses the file."""
+        return ListValidationError(self.listed, bad_lines=self.bad_lines)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,8 +268,11 @@ def derived_account_id(name: str) -> str:
     return "N-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16].upper()
 
 
-def decode_csv(data: bytes) -> str:
-    """Return an uploaded CSV's text, refusing UTF-16 and bytes that are not UTF-8."""
+def decode_csv(data: bytes, *, limit: int | None = None) -> str:
+    """Return an uploaded CSV's text, refusing UTF-16 and bytes that are not UTF-8.
+
+    limit caps how many bad lines the refusal lists (None lists them all); all are counted.
+    """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ListValidationError(
             [LineError(1, None, "the file is UTF-16; save it as UTF-8 (CSV UTF-8) and try again")]
@@ -228,33 +281,44 @@ def decode_csv(data: bytes) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    errors: list[LineError] = []
+    found = _Problems(limit)
     for number, raw in enumerate(data.split(b"\n"), start=1):
         chunk = raw[3:] if number == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
         try:
             chunk.decode("utf-8")
         except UnicodeDecodeError as exc:
-            errors.append(
-                LineError(
-                    number,
-                    None,
-                    f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at position {exc.start + 1});"
-                    " save the file as UTF-8",
-                )
+            if found.full:
+                found.count_line()
+                continue
+            found.add(
+                [
+                    LineError(
+                        number,
+                        None,
+                        f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at position"
+                        f" {exc.start + 1}); save the file as UTF-8",
+                    )
+                ]
             )
-    raise ListValidationError(errors)
+    raise found.refusal()
 
 
 def _parse_pc_count(value: str) -> tuple[int | None, str | None]:
     text = value.strip().replace(" ", "")
     if not text:
         return None, None
-    if _NEGATIVE_INT.match(text):
-        return None, f"PC count must not be negative (got {value.strip()!r})"
-    if _GROUPED_INT.match(text):
+    shown = value.strip()[:40]
+    if _NEGATIVE_INT.fullmatch(text):
+        return None, f"PC count must not be negative (got {shown!r})"
+    if _GROUPED_INT.fullmatch(text):
         text = text.replace(",", "")
-    if not _PLAIN_INT.match(text):
-        return None, f"PC count must be a whole number (got {value.strip()!r})"
+    if not _PLAIN_INT.fullmatch(text):
+        if not text.isascii() and any(ch.isdigit() for ch in text):
+            return None, f"PC count must be written with the digits 0-9 (got {shown!r})"
+        return None, f"PC count must be a whole number (got {shown!r})"
+    if len(text.lstrip("0")) > len(str(MAX_PC_COUNT)):
+        # int() refuses strings of more than a few thousand digits; none is plausible anyway.
+        return None, f"PC count {shown!r} is implausibly large (at most {MAX_PC_COUNT:,})"
     count = int(text)
     if count > MAX_PC_COUNT:
         return None, f"PC count {count:,} is implausibly large (at most {MAX_PC_COUNT:,})"
@@ -276,24 +340,30 @@ def _physical_lines(text: str) -> list[str]:
     return list(io.StringIO(text, newline=""))
 
 
-def refuse_nul_in_csv(text: str) -> None:
-    """Refuse CSV text holding NUL bytes, naming every line that has one."""
+def refuse_nul_in_csv(text: str, *, limit: int | None = None) -> None:
+    """Refuse CSV text holding NUL bytes, naming every line that has one (up to limit of them)."""
     # Python's csv module passes NUL through, and PostgreSQL cannot store it in a text column.
     if "\x00" not in text:
         return
-    errors: list[LineError] = []
-    for number, physical in enumerate(_physical_lines(text), start=1):
+    found = _Problems(limit)
+    for number, physical in enumerate(io.StringIO(text, newline=""), start=1):
         at = physical.find("\x00")
-        if at >= 0:
-            errors.append(
+        if at < 0:
+            continue
+        if found.full:
+            found.count_line()
+            continue
+        found.add(
+            [
                 LineError(
                     number,
                     None,
                     f"contains a NUL byte at position {at + 1}; this is not a plain-text CSV"
                     " (a spreadsheet, or UTF-16 text): save the file as CSV UTF-8",
                 )
-            )
-    raise ListValidationError(errors)
+            ]
+        )
+    raise found.refusal()
 
 
 def _malformed(text: str, start: int, line_num: int, exc: csv.Error) -> _Malformed:
@@ -372,14 +442,16 @@ def parse_csv(
     districts: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> ParsedList:
-    """Validate a named-account CSV and return its accounts, or raise with every bad line.
+    """Validate a named-account CSV and return its accounts, or raise counting every bad line.
+
+    The refusal lists the first MAX_LISTED_ERRORS problems, each with its line number.
 
     districts maps casefolded codes to codes; when given, unknown districts are errors.
     """
     if not data.strip(b"\xef\xbb\xbf \t\r\n"):
         raise ListValidationError([LineError(1, None, "the file is empty")])
-    text = decode_csv(data)
-    refuse_nul_in_csv(text)
+    text = decode_csv(data, limit=MAX_LISTED_ERRORS)
+    refuse_nul_in_csv(text, limit=MAX_LISTED_ERRORS)
     records = _records(text)
     try:
         first = next(records, None)
@@ -422,51 +494,96 @@ def parse_csv(
                 )
             )
         seen_cols.add(col)
+    found = _Problems()
     if errors:
-        raise ListValidationError(errors)
+        found.add(errors)
+        raise found.refusal()
     position = {col: i for i, col in enumerate(names) if col}
 
     rows: list[AccountRow] = []
     first_line_of: dict[str, int] = {}
+    # The matcher finds an account by its domain, so two accounts with one domain would make a
+    # domain match pick either; row.domain is already in the matcher's normalised form.
+    domain_line_of: dict[str, int] = {}
     count = 0
+    # Records checked once the list of problems is full (a bounded number of them).
+    checked: set[tuple[str, ...]] = set()
     try:
         for line, fields in records:
             count += 1
             if progress is not None and count % 1000 == 0:
                 progress(1000)
+            if found.full:
+                # A record equal to one checked before repeats its account_id (or its blank
+                # name), so it is bad; past the cap only the count is wanted, not the check.
+                record = tuple(fields)
+                if record in checked:
+                    found.count_line()
+                    continue
+                if len(checked) < REPEAT_MEMORY:
+                    checked.add(record)
             row, row_errors = _validate_row(line, fields, position, len(names), districts)
             if row is not None:
-                previous = first_line_of.get(row.account_id)
-                if previous is not None:
-                    row_errors.append(
-                        LineError(
-                            line,
-                            "account_id",
-                            f"duplicate account_id {row.account_id!r} (first on line {previous})"
-                            if _has_value(fields, position, "account_id")
-                            else f"same name as line {previous} and no account_id"
-                            " to tell them apart",
-                        )
-                    )
-                else:
-                    first_line_of[row.account_id] = line
+                _check_repeats(
+                    line, row, fields, position, first_line_of, domain_line_of, row_errors
+                )
             if row_errors:
-                errors.extend(row_errors)
-            elif row is not None:
+                found.add(row_errors)
+            elif row is not None and not found.bad_lines:
                 rows.append(row)
     except _Malformed as exc:
         # Past a structural fault record boundaries are unknown, so checking stops there; the
         # errors found before it are still reported.
         field = exc.field
         column = (names[field] or None) if field is not None and field < len(names) else None
-        errors.append(LineError(exc.line, column, exc.message))
+        found.add([LineError(exc.line, column, exc.message)])
     if progress is not None:
         progress(count % 1000)
-    if not errors and count == 0:
-        errors.append(LineError(header_line, None, "the file has a header but no accounts"))
-    if errors:
-        raise ListValidationError(errors)
+    if not found.bad_lines and count == 0:
+        found.add([LineError(header_line, None, "the file has a header but no accounts")])
+    if found.bad_lines:
+        raise found.refusal()
     return ParsedList(tuple(rows), content_hash(rows))
+
+
+def _check_repeats(
+    line: int,
+    row: AccountRow,
+    fields: list[str],
+    position: Mapping[str, int],
+    first_line_of: dict[str, int],
+    domain_line_of: dict[str, int],
+    errors: list[LineError],
+) -> None:
+    """Add an error for a row that repeats an earlier row's account_id or web domain."""
+    previous = first_line_of.get(row.account_id)
+    if previous is not None:
+        errors.append(
+            LineError(
+                line,
+                "account_id",
+                f"duplicate account_id {row.account_id!r} (first on line {previous})"
+                if _has_value(fields, position, "account_id")
+                else f"same name as line {previous} and no account_id to tell them apart",
+            )
+        )
+    else:
+        first_line_of[row.account_id] = line
+    if row.domain is None:
+        return
+    domain_line = domain_line_of.get(row.domain)
+    if domain_line is None:
+        domain_line_of[row.domain] = line
+    elif domain_line != previous:
+        # A row that repeats the same earlier line by account_id is already refused for it.
+        errors.append(
+            LineError(
+                line,
+                "domain",
+                f"duplicate domain {row.domain!r} (first on line {domain_line}); a web domain"
+                " can belong to one account only",
+            )
+        )
 
 
 def _has_value(fields: list[str], position: Mapping[str, int], col: str) -> bool:

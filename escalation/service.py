@@ -31,6 +31,7 @@ from escalation.states import (
     TicketStatus,
     TicketType,
     next_level,
+    opening_level,
     registration_status_after,
     transition,
     validate_decision,
@@ -59,9 +60,14 @@ __all__ = [
     "OPEN_STATUSES",
     "InvalidDecision",
     "InvalidTransition",
+    "NotCovered",
     "PermissionDenied",
     "TicketError",
     "assign",
+    "assign_refusal",
+    "assignable",
+    "can_decide",
+    "can_own",
     "can_work",
     "claim",
     "close_moot_tickets",
@@ -70,10 +76,12 @@ __all__ = [
     "decide",
     "escalate",
     "escalate_overdue",
+    "needed_cover",
     "open_ticket",
     "release_finding",
     "reopen",
     "route_exceptions",
+    "ticket_coordinator",
     "unclaim",
     "visible_to",
     "warn_due_soon",
@@ -100,6 +108,10 @@ class TicketError(Exception):
 
 class PermissionDenied(TicketError):
     """Refuse an operation by someone who may not perform it on this ticket."""
+
+
+class NotCovered(TicketError):
+    """Refuse to give a ticket to someone who could not decide it."""
 
 
 # --- context: policy, calendars, reviewers -------------------------------------------------
@@ -292,7 +304,7 @@ def covers_place(user: User, district: str | None, region: str | None) -> bool:
 
 
 def can_work(user: User, ticket: Ticket) -> bool:
-    """Return True when the user may claim, assign, decide, escalate or reopen the ticket."""
+    """Return True when the user may claim, assign or escalate the ticket (see can_decide)."""
     if not user.is_active:
         return False
     if user.role == "admin":
@@ -303,6 +315,72 @@ def can_work(user: User, ticket: Ticket) -> bool:
         return True
     # A ticket escalated past a reviewer's level belongs to the higher level now.
     return (user.level or 1) >= ticket.level and _covers_place(user, ticket)
+
+
+def ticket_coordinator(sess: Session, ticket: Ticket) -> int | None:
+    """Return the Gold technical coordinator who owns the ticket's escalations, if any."""
+    return _gold_coordinator(sess, (ticket.partner_id, ticket.other_partner_id))
+
+
+def can_own(user: User, ticket: Ticket, coordinator_id: int | None = None) -> bool:
+    """Return True when the user could own and decide the ticket (pass its Gold coordinator)."""
+    if not user.is_active:
+        return False
+    if user.role == "admin":
+        return True
+    # Routing's own test, so nobody is handed a ticket that routing would never give them.
+    return bool(_could_own([user], ticket.level, ticket.district, ticket.region, coordinator_id))
+
+
+def can_decide(user: User, ticket: Ticket) -> bool:
+    """Return True when the user may decide or reopen the ticket."""
+    # Owning a ticket lets its owner claim it or pass it on; deciding also needs the territory
+    # at the ticket's level (or the Gold coordinator's charge), since districts change after
+    # a ticket is assigned.
+    if not can_work(user, ticket):
+        return False
+    if can_own(user, ticket):
+        return True
+    sess = object_session(ticket)
+    return sess is not None and can_own(user, ticket, ticket_coordinator(sess, ticket))
+
+
+def needed_cover(sess: Session, ticket: Ticket) -> str:
+    """Return who may own the ticket, in words ("a reviewer covering Northeast at level 1")."""
+    if ticket.level >= 3:
+        return f"a national reviewer (level 3, {LEVEL_NAMES[3]})"
+    row = sla_env(sess).districts.get(ticket.district or "")
+    where = row.name if row is not None else (ticket.district or "its district")
+    if ticket.level == 2 and ticket.region:
+        where = f"{where} or the {ticket.region} region"
+    return (
+        f"a reviewer covering {where} at level {ticket.level} "
+        f"({LEVEL_NAMES[ticket.level]}) or above"
+    )
+
+
+def assign_refusal(sess: Session, ticket: Ticket, assignee: User) -> str | None:
+    """Return why the assignee may not own the ticket, or None when they may."""
+    if assignee.role not in STAFF_ROLES or not assignee.is_active:
+        return f"{assignee.display_name} is not an active reviewer"
+    if can_own(assignee, ticket, ticket_coordinator(sess, ticket)):
+        return None
+    return (
+        f"{assignee.display_name} cannot take ticket #{ticket.id}: "
+        f"it needs {needed_cover(sess, ticket)}"
+    )
+
+
+def assignable(sess: Session, ticket: Ticket, users: Iterable[User] | None = None) -> list[User]:
+    """Return the users (all active reviewers when None) who could own and decide the ticket."""
+    if users is None:
+        users = sess.execute(
+            sa.select(User)
+            .where(User.role == "reviewer", User.is_active.is_(True))
+            .order_by(User.level, User.name, User.email)
+        ).scalars()
+    coordinator = ticket_coordinator(sess, ticket)
+    return [u for u in users if can_own(u, ticket, coordinator)]
 
 
 def visible_to(user: User, ticket: Ticket) -> bool:
@@ -341,6 +419,15 @@ def is_staff(user: User) -> bool:
 def _require_work(user: User, ticket: Ticket) -> None:
     if not can_work(user, ticket):
         raise PermissionDenied(f"{user.display_name} may not work ticket {ticket.id}")
+
+
+def _require_decide(user: User, ticket: Ticket) -> None:
+    _require_work(user, ticket)
+    if not can_decide(user, ticket):
+        raise PermissionDenied(
+            f"{user.display_name} owns ticket {ticket.id} but does not cover it at level "
+            f"{ticket.level}; assign it to someone who does"
+        )
 
 
 # --- building blocks ---------------------------------------------------------------------
@@ -528,13 +615,14 @@ def open_ticket(
         TicketType.EXCEPTION.value if finding.rule in EXCEPTION_RULES else TicketType.CONFLICT.value
     )
     district = evidence.get("district") or registration.district
+    level = opening_level(finding.rule)
     if other_registration is None and finding.other_registration_id:
         other_registration = sess.get(Registration, finding.other_registration_id)
     ticket = Ticket(
         type=ticket_type,
         rule=finding.rule,
         status=TicketStatus.OPEN.value,
-        level=1,
+        level=level,
         district=district,
         region=env.region(district),
         registration_id=registration.id,
@@ -546,7 +634,7 @@ def open_ticket(
         list_version_id=finding.list_version_id,
         policy_version_id=finding.policy_version_id or env.version.id,
         opened_at=now,
-        sla_due_at=env.due(now, 1, ticket_type, district),
+        sla_due_at=env.due(now, level, ticket_type, district),
         updated_at=now,
     )
     routed = ticket_type == TicketType.CONFLICT.value
@@ -559,10 +647,12 @@ def open_ticket(
     )
     if routed:
         coordinator = people.coordinator_id
-        candidates = _could_own(people.reviewers, 1, ticket.district, ticket.region, coordinator)
+        candidates = _could_own(
+            people.reviewers, level, ticket.district, ticket.region, coordinator
+        )
         ticket.owner_id = pick_owner(
             _reviewers(sess, candidates),
-            level=1,
+            level=level,
             district=ticket.district,
             region=ticket.region,
             gold_coordinator_id=coordinator,
@@ -609,16 +699,17 @@ def open_ticket(
         now=now,
         type=ticket_type,
         rule=finding.rule,
-        level=1,
+        level=level,
         finding_id=finding.id,
         due_at=_iso(ticket.sla_due_at),
     )
     if ticket.owner_id is not None:
+        # Routing is the system's doing, not the submitter's: the timeline shows it as such.
         _event(
             sess,
             ticket,
             "routed",
-            actor_id=actor_id,
+            actor_id=None,
             visibility="internal",
             now=now,
             owner_id=ticket.owner_id,
@@ -851,8 +942,9 @@ def assign(sess: Session, ticket: Ticket, *, assignee: User, actor: User) -> Tic
     """Make someone the ticket's owner (they still claim it to start the review)."""
     _lock(sess, ticket)
     _require_work(actor, ticket)
-    if assignee.role not in STAFF_ROLES or not assignee.is_active:
-        raise TicketError(f"{assignee.display_name} is not an active reviewer")
+    refusal = assign_refusal(sess, ticket, assignee)
+    if refusal is not None:
+        raise NotCovered(refusal)
     new_status = transition(ticket.status, Action.ASSIGN)
     now = utcnow()
     previous = ticket.owner_id
@@ -1016,7 +1108,7 @@ def decide(
 ) -> Ticket:
     """Close a ticket with a resolution and rationale, and settle the registrations."""
     _lock(sess, ticket)
-    _require_work(actor, ticket)
+    _require_decide(actor, ticket)
     new_status = transition(ticket.status, Action.DECIDE)
     chosen = validate_decision(ticket.type, ticket.level, resolution, rationale, rule=ticket.rule)
     env = sla_env(sess)
@@ -1391,7 +1483,7 @@ def escalate(sess: Session, ticket: Ticket, *, actor: User | None, reason: str) 
 def reopen(sess: Session, ticket: Ticket, *, actor: User, reason: str) -> Ticket:
     """Reopen a decided ticket at its level with a fresh SLA; the decision is kept in history."""
     _lock(sess, ticket)
-    _require_work(actor, ticket)
+    _require_decide(actor, ticket)
     new_status = transition(ticket.status, Action.REOPEN)
     if ticket.resolution == Resolution.NO_CONFLICT.value:
         # Its registration was withdrawn or its findings released: there is nothing to reopen.

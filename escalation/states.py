@@ -151,6 +151,16 @@ def check_level(level: int) -> int:
     return level
 
 
+# A no-bid block can be overridden only by a level-3 grant, so its exception ticket opens there:
+# opening it lower would only make it wait out two SLAs before anyone who may grant it sees it.
+OPENING_LEVEL_BY_RULE: Final[Mapping[str, int]] = MappingProxyType({"NO_BID_DOTNET": TOP_LEVEL})
+
+
+def opening_level(rule: str) -> int:
+    """Return the level a new ticket for a finding of this rule opens at."""
+    return OPENING_LEVEL_BY_RULE.get(rule, LEVELS[0])
+
+
 def next_level(level: int) -> int | None:
     """Return the level a ticket escalates to, or None when it is already national."""
     check_level(level)

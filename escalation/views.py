@@ -84,6 +84,7 @@ def _filters_from_args() -> QueueFilters:
 
 
 def _assignees() -> list[User]:
+    """Return every active reviewer: a batch of tickets has no single territory to filter by."""
     return list(
         db_session()
         .execute(
@@ -172,6 +173,7 @@ def queue_action() -> WerkzeugResponse:
             return redirect(back)
     done: list[int] = []
     skipped: list[int] = []
+    uncovered: list[int] = []
     me: User = current_user._get_current_object()
     for ticket in sess.execute(
         sa.select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
@@ -182,13 +184,21 @@ def queue_action() -> WerkzeugResponse:
             else:
                 service.claim(sess, ticket, me)
             done.append(ticket.id)
+        except service.NotCovered:
+            uncovered.append(ticket.id)
         except (service.TicketError, InvalidTransition):
             skipped.append(ticket.id)
-    skipped += [i for i in ids if i not in done and i not in skipped]
+    skipped += [i for i in ids if i not in done and i not in skipped and i not in uncovered]
     sess.commit()
     verb = "Claimed" if assignee is None else f"Assigned to {assignee.display_name}:"
     if done:
         flash(f"{verb} {len(done)} ticket(s) ({', '.join(f'#{i}' for i in done)}).", "success")
+    if uncovered and assignee is not None:
+        flash(
+            f"Not assigned {len(uncovered)} ticket(s) outside the territory or above the level "
+            f"of {assignee.display_name}: " + ", ".join(f"#{i}" for i in uncovered),
+            "error",
+        )
     if skipped:
         flash(
             f"Skipped {len(skipped)} ticket(s) you cannot take in their current state: "
@@ -222,11 +232,25 @@ def _workable_ticket(ticket_id: int) -> Ticket:
     return ticket
 
 
+def _assign_form(ticket: Ticket) -> AssignForm:
+    """Return the assign form offering only the reviewers who could decide the ticket."""
+    form = AssignForm()
+    form.assignee.choices = _assignee_choices(service.assignable(db_session(), ticket))
+    # Someone left off the list is refused with the reason, not "not a valid choice".
+    form.assignee.validate_choice = False
+    return form
+
+
+def _sentence(text: str) -> str:
+    """Return a service message as a sentence (capitalised, with a full stop)."""
+    text = text.strip()
+    return f"{text[:1].upper()}{text[1:]}" + ("" if text.endswith(".") else ".")
+
+
 def _ticket_forms(ticket: Ticket) -> dict[str, Any]:
     decision = DecisionForm()
     decision.resolution.choices = resolution_choices(ticket.type, ticket.rule)
-    assign = AssignForm()
-    assign.assignee.choices = _assignee_choices(_assignees())
+    assign = _assign_form(ticket)
     return {
         "claim_form": ActionForm(),
         "comment_form": CommentForm(),
@@ -316,6 +340,7 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
 
     forms = _ticket_forms(ticket) | overrides
     workable = service.can_work(user, ticket)
+    decidable = workable and service.can_decide(user, ticket)
     return (
         render_template(
             "escalation/ticket.html",
@@ -333,6 +358,8 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
             sla=sla,
             staff=staff,
             workable=workable,
+            decidable=decidable,
+            needed_cover=service.needed_cover(sess, ticket) if workable and not decidable else "",
             may_comment=service.visible_to(user, ticket),
             may_see_other=staff,
             **view,
@@ -395,6 +422,16 @@ def _back(ticket: Ticket) -> WerkzeugResponse:
     return redirect(url_for("escalation.ticket_detail", ticket_id=ticket.id))
 
 
+def _undecidable(ticket: Ticket) -> Any:
+    """Refuse a decision to an owner who does not cover the ticket, saying who may."""
+    flash(
+        f"You may not decide ticket #{ticket.id}: it needs "
+        f"{service.needed_cover(db_session(), ticket)}. Assign it to someone who covers it.",
+        "error",
+    )
+    return _render_ticket(ticket, 403)
+
+
 def _refused(ticket: Ticket, exc: Exception) -> WerkzeugResponse:
     db_session().rollback()
     flash(str(exc).capitalize() if str(exc) else "That is not possible now.", "error")
@@ -440,12 +477,18 @@ def release_ticket(ticket_id: int) -> Any:
 def assign_ticket(ticket_id: int) -> Any:
     """Assign a ticket to a reviewer."""
     ticket = _workable_ticket(ticket_id)
-    form = AssignForm()
-    form.assignee.choices = _assignee_choices(_assignees())
+    form = _assign_form(ticket)
     if not form.validate_on_submit():
         return _render_ticket(ticket, 422, assign_form=form)
-    assignee = db_session().get(User, form.assignee.data)
-    assert assignee is not None  # the choices are existing reviewers
+    assignee = db_session().get(User, form.assignee.data or 0)
+    if assignee is None:
+        form.assignee.errors = ["Choose who takes the ticket."]
+        return _render_ticket(ticket, 422, assign_form=form)
+    # Checked before anything is written, so a refusal leaves the ticket as it was.
+    refusal = service.assign_refusal(db_session(), ticket, assignee)
+    if refusal is not None:
+        form.assignee.errors = [_sentence(refusal)]
+        return _render_ticket(ticket, 422, assign_form=form)
     try:
         service.assign(db_session(), ticket, assignee=assignee, actor=current_user)
     except (service.TicketError, InvalidTransition) as exc:
@@ -480,6 +523,8 @@ def comment_ticket(ticket_id: int) -> Any:
 def decide_ticket(ticket_id: int) -> Any:
     """Decide a ticket."""
     ticket = _workable_ticket(ticket_id)
+    if not service.can_decide(current_user, ticket):
+        return _undecidable(ticket)
     form = DecisionForm()
     form.resolution.choices = resolution_choices(ticket.type, ticket.rule)
     if ticket.status == "decided":
@@ -528,6 +573,8 @@ def escalate_ticket(ticket_id: int) -> Any:
 def reopen_ticket(ticket_id: int) -> Any:
     """Reopen a decided ticket."""
     ticket = _workable_ticket(ticket_id)
+    if not service.can_decide(current_user, ticket):
+        return _undecidable(ticket)
     form = ReopenForm()
     if not form.validate_on_submit():
         return _render_ticket(ticket, 422, reopen_form=form)

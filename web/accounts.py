@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from escalation.service import OPEN_STATUSES, STAFF_ROLES, assign
+from escalation.service import OPEN_STATUSES, STAFF_ROLES, assign, can_own, ticket_coordinator
 from models import District, Partner, Ticket, User
 from models.audit_log import field_changes, record_audit
 from models.user import ROLES
@@ -77,6 +77,12 @@ def _scope(sess: Session, data: AccountData, errors: dict[str, str]) -> None:
         errors["region"] = "A level-2 reviewer covers a region or a set of districts."
     if data.region and data.region not in {region for _code, region in places}:
         errors["region"] = "No district is in that region."
+    # A field the level does not use would be saved but never read, or worse read by a job
+    # that trusts it: refuse it, as the form itself never sends it.
+    if data.level == 3 and data.districts:
+        errors["districts"] = "A national (level-3) reviewer covers every district; choose none."
+    if data.level != 2 and data.region:
+        errors["region"] = "Only a level-2 reviewer covers a region; choose no region."
 
 
 def _check(
@@ -206,17 +212,40 @@ def owned_open_tickets(sess: Session, user_id: int) -> list[Ticket]:
     )
 
 
-def hand_over_tickets(sess: Session, user: User, *, to: User, actor: User) -> int:
-    """Assign every open ticket a user owns to another active reviewer or admin; return how many."""
+@dataclass(frozen=True)
+class HandOver:
+    """What a hand-over did: the tickets moved, and those left that the taker cannot work."""
+
+    moved: list[Ticket]
+    left: list[Ticket]
+
+
+def can_take_any(sess: Session, candidate: User, tickets: list[Ticket]) -> bool:
+    """Return True when the candidate could own and decide at least one of the tickets."""
+    return any(can_own(candidate, t, ticket_coordinator(sess, t)) for t in tickets)
+
+
+def hand_over_tickets(sess: Session, user: User, *, to: User, actor: User) -> HandOver:
+    """Assign a user's open tickets to someone who can work them; leave the rest with the user."""
     if to.id == user.id:
         raise AccountError({"assignee": "Choose someone else to take the tickets."})
     if to.role not in STAFF_ROLES or not to.is_active:
         raise AccountError({"assignee": "Choose an active reviewer or admin."})
     tickets = owned_open_tickets(sess, user.id or 0)
-    for ticket in tickets:
+    movable = [t for t in tickets if can_own(to, t, ticket_coordinator(sess, t))]
+    if tickets and not movable:
+        # Nothing would move: say so rather than report a hand-over of none.
+        raise AccountError(
+            {
+                "assignee": f"{to.display_name} covers none of these tickets at their level; "
+                "choose someone whose territory and level include them."
+            }
+        )
+    for ticket in movable:
         # The ticket's own assignment path: its timeline, audit event and the new owner's e-mail.
         assign(sess, ticket, assignee=to, actor=actor)
-    if tickets:
+    left = [t for t in tickets if t not in movable]
+    if movable:
         record_audit(
             sess,
             actor.id,
@@ -224,6 +253,7 @@ def hand_over_tickets(sess: Session, user: User, *, to: User, actor: User) -> in
             "user",
             user.id,
             to_user_id=to.id,
-            ticket_ids=[t.id for t in tickets],
+            ticket_ids=[t.id for t in movable],
+            left_ticket_ids=[t.id for t in left],
         )
-    return len(tickets)
+    return HandOver(moved=movable, left=left)

@@ -25,6 +25,7 @@ from models.user import ROLES
 from web.accounts import (
     AccountData,
     AccountError,
+    can_take_any,
     create_account,
     hand_over_tickets,
     owned_open_tickets,
@@ -143,23 +144,23 @@ def _account_page(
 
 
 def _hand_over_form(user: User, **kwargs: Any) -> HandOverForm:
+    """Return the hand-over form offering the active staff who could work some of the tickets."""
     form = HandOverForm(**kwargs)
-    staff = (
-        db_session()
-        .execute(
-            sa.select(User)
-            .where(
-                User.role.in_(STAFF_ROLES),  # type: ignore[attr-defined]
-                User.is_active.is_(True),  # type: ignore[attr-defined]
-                User.id != user.id,
-            )
-            .order_by(User.role.desc(), User.name, User.email)  # type: ignore[attr-defined]
+    sess = db_session()
+    tickets = owned_open_tickets(sess, user.id or 0)
+    staff = sess.execute(
+        sa.select(User)
+        .where(
+            User.role.in_(STAFF_ROLES),  # type: ignore[attr-defined]
+            User.is_active.is_(True),  # type: ignore[attr-defined]
+            User.id != user.id,
         )
-        .scalars()
-    )
+        .order_by(User.role.desc(), User.name, User.email)  # type: ignore[attr-defined]
+    ).scalars()
     form.assignee.choices = [SelectChoice(0, "Choose a reviewer")] + [
         SelectChoice(u.id or 0, f"{u.display_name} ({label(u.role)}, level {u.level or '—'})")
         for u in staff
+        if can_take_any(sess, u, tickets)
     ]
     return form
 
@@ -277,22 +278,37 @@ def user_tickets(user_id: int) -> WerkzeugResponse:
     """Assign every open ticket an account owns to one active reviewer or admin."""
     user = _account(user_id)
     form = _hand_over_form(user)
+    back = redirect(url_for("admin.edit_user", user_id=user_id), 303)
     if not form.validate():
-        abort(400)
+        if "csrf_token" in form.errors:
+            abort(400)
+        # An empty or unreadable choice is a choice not made, answered as the others are.
+        flash("Choose who takes the tickets over.", "error")
+        return back
     sess = db_session()
     to = sess.get(User, form.assignee.data or 0)
     if to is None:
         flash("Choose who takes the tickets over.", "error")
-        return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+        return back
     try:
-        moved = hand_over_tickets(sess, user, to=to, actor=current_user._get_current_object())
+        done = hand_over_tickets(sess, user, to=to, actor=current_user._get_current_object())
     except AccountError as exc:
         sess.rollback()
         flash(exc.errors["assignee"], "error")
-        return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+        return back
     sess.commit()
-    flash(f"Handed {moved} open ticket(s) from {user.email} to {to.display_name}.", "success")
-    return redirect(url_for("admin.edit_user", user_id=user_id), 303)
+    flash(
+        f"Handed {len(done.moved)} open ticket(s) from {user.email} to {to.display_name}.",
+        "success",
+    )
+    if done.left:
+        flash(
+            f"{len(done.left)} ticket(s) stay with {user.email} "
+            f"({', '.join(f'#{t.id}' for t in done.left)}): {to.display_name} does not cover "
+            "their district at their level. Hand them to someone who does.",
+            "error",
+        )
+    return back
 
 
 @bp.route("/users/<int:user_id>/password", methods=["POST"])

@@ -1,9 +1,9 @@
 """A finding's evidence as labelled lines a reviewer reads, and what of it a partner may read.
 
 A ticket between two partners, or between MCS and a partner, has one finding, written for the
-registration that raised it. A partner on the other side reads it told from their own side: the sentence and the title name
-the customer as their own registration does, and nothing about the other registration (its id,
-stack, dates, status) is shown.
+registration that raised it. A partner on the other side reads it told from their own side: the
+sentence and the title name the customer as their own registration does, and nothing about the
+other registration (its id, stack, dates, status) is shown.
 """
 
 from collections.abc import Iterable, Mapping

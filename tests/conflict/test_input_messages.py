@@ -1,4 +1,4 @@
-"""Input the edge reads as a person means it: filters that fail, codes with spaces, plain messages."""
+"""Input read as a person means it: filters that fail, codes with spaces, plain messages."""
 
 from types import SimpleNamespace
 

@@ -293,7 +293,9 @@ def test_bulk_assign(app: Flask, client: FlaskClient) -> None:
     s = _setup(app)
     ids = s["ids"]
     with app.app_context():
-        colleague = make_user("reviewer", level=1, districts=["northeast"])
+        colleague = make_user(
+            "reviewer", level=1, districts=["northeast", "midatlantic", "pacific"]
+        )
         colleague_id = colleague.id
         db.session.commit()
     login(client, s["users"]["l3"])

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from escalation import queries, service
 from escalation.queries import QueueFilters, queue_page
-from models import Ticket, User, utcnow
+from models import Partner, Ticket, User, utcnow
 from models.db import db
 from tests.factories import (
     csrf_from,
@@ -372,6 +372,10 @@ def test_tickets_given_to_the_reviewer_elsewhere_show_at_once(
     assert "and 2 tickets you own elsewhere" in html and "· 5 open · " in html
     with app.app_context():
         ticket = db.session.get(Ticket, ids["mtn_free"])
+        # Outside the reviewer's territory, the ticket is theirs to take as its Gold
+        # partner's technical coordinator.
+        partner = db.session.get(Partner, ticket.partner_id)
+        partner.points, partner.technical_coordinator_id = 130, _user(w["users"]["l1"]).id
         service.assign(
             db.session, ticket, assignee=_user(w["users"]["l1"]), actor=_user(w["users"]["admin"])
         )

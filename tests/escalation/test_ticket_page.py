@@ -214,10 +214,16 @@ def test_escalate_and_assign_from_the_page(app: Flask, client: FlaskClient) -> N
         assert t.level == 2 and t.owner_id == regional_id
     with app.app_context():
         l1_id = db.session.execute(sa.select(User.id).where(User.email == s["l1"])).scalar_one()
+        other = make_user("reviewer", level=2, districts=[], region="east")
+        other_id = other.id
+        db.session.commit()
+    # A level-2 ticket goes to someone who covers it at level 2, not back to level 1.
     resp = post_form(client, url, {"assignee": str(l1_id)}, action=f"{url}/assign")
+    assert resp.status_code == 422
+    resp = post_form(client, url, {"assignee": str(other_id)}, action=f"{url}/assign")
     assert resp.status_code == 302
     with app.app_context():
-        assert db.session.get(Ticket, s["ticket"]).owner_id == l1_id
+        assert db.session.get(Ticket, s["ticket"]).owner_id == other_id
 
 
 def test_level_one_cannot_work_an_escalated_ticket(app: Flask, client: FlaskClient) -> None:

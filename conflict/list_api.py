@@ -12,7 +12,7 @@ from conflict.lists import MAX_LISTED_ERRORS, ListError, ListValidationError, im
 from conflict.schemas import SingleLineStr, field_message
 from models import NamedAccountList
 from models.db import session as db_session
-from web.api_base import api, api_user, require_api_role, validate
+from web.api_base import also_accepts, api, api_user, require_api_role, validate
 from web.errors import json_error
 
 MAX_PAGE = 200
@@ -170,6 +170,14 @@ def _upload_body() -> tuple[bytes | None, str | None]:
     if request.mimetype in ("text/csv", "application/csv", "text/plain"):
         return request.get_data(cache=False), None
     return None, None
+
+
+also_accepts(
+    "/api/v1/named-account-lists",
+    "post",
+    "text/csv",
+    {"type": "string", "description": "The whole named-account CSV file as the request body."},
+)
 
 
 @api.post("/named-account-lists")

@@ -136,7 +136,16 @@ class DecisionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    resolution: NulFreeStr = Field(max_length=40)
+    # The resolutions a person may choose (no_conflict is the system's); which of them fit a
+    # ticket depends on its type and parties, and the service refuses the others.
+    resolution: Literal[
+        "partner_leads",
+        "mcs_leads",
+        "joint_engagement",
+        "rejected",
+        "exception_granted",
+        "exception_denied",
+    ]
     rationale: NulFreeStr = Field(max_length=4000)
 
 

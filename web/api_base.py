@@ -177,12 +177,23 @@ def _api_limit() -> str:
 limiter.limit(_api_limit, key_func=_token_key)(api)
 
 
+def _unauthorized(message: str, *, bad_token: bool = True) -> Any:
+    """Answer 401 with the challenge a bearer-token client reads (RFC 6750)."""
+    body, status = json_error(401, message)
+    challenge = 'Bearer realm="ChannelGuard API"'
+    if bad_token:
+        challenge += ', error="invalid_token"'
+    return body, status, {"WWW-Authenticate": challenge}
+
+
 @api.before_request
 def _authenticate() -> Any:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        return json_error(401, "A bearer token is required (Authorization: Bearer <token>).")
+        return _unauthorized(
+            "A bearer token is required (Authorization: Bearer <token>).", bad_token=False
+        )
     sess = db_session()
     # The user as an entity, the token as plain columns: every API call runs this first.
     row = sess.execute(
@@ -191,12 +202,12 @@ def _authenticate() -> Any:
         .where(ApiToken.token_hash == hash_token(token.strip()))
     ).one_or_none()
     if row is None:
-        return json_error(401, "The bearer token is not valid.")
+        return _unauthorized("The bearer token is not valid.")
     user, token_id, revoked_at, last_used_at = row
     if revoked_at is not None:
-        return json_error(401, "The bearer token has been revoked.")
+        return _unauthorized("The bearer token has been revoked.")
     if not user.is_active:
-        return json_error(401, "The account behind this token is disabled.")
+        return _unauthorized("The account behind this token is disabled.")
     g.api_user = user
     g.api_token = (token_id, last_used_at)
     return None
@@ -250,9 +261,29 @@ def init_app(app: Flask) -> None:
     csrf.exempt(api)
 
 
+# Request bodies the generator cannot describe (it writes JSON and multipart forms only), as
+# (path, method) -> {media type: schema}; routes add theirs with also_accepts().
+_EXTRA_BODIES: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def also_accepts(path: str, method: str, media_type: str, schema: dict[str, Any]) -> None:
+    """Document one more request body media type for a route."""
+    _EXTRA_BODIES.setdefault((path, method.lower()), {})[media_type] = {"schema": schema}
+
+
+def _document() -> dict[str, Any]:
+    document: dict[str, Any] = spec.spec
+    for (path, method), content in _EXTRA_BODIES.items():
+        operation = document.get("paths", {}).get(path, {}).get(method)
+        if operation is not None:
+            body = operation.setdefault("requestBody", {"content": {}})
+            body.setdefault("content", {}).update(content)
+    return document
+
+
 def openapi_document() -> Any:
     """Serve the OpenAPI document generated from the API's routes and models."""
-    return jsonify(spec.spec)
+    return jsonify(_document())
 
 
 def finalize(app: Flask) -> None:

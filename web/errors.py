@@ -53,6 +53,11 @@ def init_app(app: Flask) -> None:
         resp = _render(status, exc.name, exc.description or exc.name)
         if status == 429 and getattr(exc, "retry_after", None):
             return resp[0], status, {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
+        if status == 405:
+            # The methods the route does take, as HTTP asks of every 405 answer.
+            allowed = [h for k, h in exc.get_headers() if k.lower() == "allow"]
+            if allowed:
+                return resp[0], status, {"Allow": allowed[0]}
         return resp
 
     @app.errorhandler(sqlalchemy.exc.OperationalError)

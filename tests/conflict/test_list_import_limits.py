@@ -401,7 +401,7 @@ def test_the_document_describes_the_upload_body(client: FlaskClient) -> None:
 def test_an_upload_built_from_the_document_works(app: Flask, client: FlaskClient) -> None:
     doc = client.get("/api/v1/openapi.json").get_json()
     body = doc["paths"][URL]["post"]["requestBody"]
-    [content_type] = body["content"]
+    content_type = "multipart/form-data"
     ref = body["content"][content_type]["schema"]["$ref"]
     schema = doc["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     [file_field] = [k for k, v in schema["properties"].items() if v.get("format") == "binary"]
@@ -426,3 +426,15 @@ def test_a_multipart_upload_without_the_file_is_still_told_how_to_send_it(
     )
     assert resp.status_code == 400
     assert 'multipart field "file"' in resp.get_json()["error"]["message"]
+
+
+def test_a_csv_body_as_the_document_describes_it_works(app: Flask, client: FlaskClient) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert "text/csv" in doc["paths"][URL]["post"]["requestBody"]["content"]
+    resp = client.post(
+        URL,
+        data=csv_bytes(BASE_ROWS),
+        content_type="text/csv",
+        headers=_token(app, "admin"),
+    )
+    assert resp.status_code == 201, resp.get_data(as_text=True)

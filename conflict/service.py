@@ -659,8 +659,8 @@ def request_override(sess: Session, reg: Registration, *, user: User, reason: st
     """Ask for a level-3 exception to a no-bid block; the registration goes to exception review.
 
     The no-bid commitment rejects an MCS engagement outright; only a national (level-3) grant
-    can override it, so the request opens an exception ticket that lower levels may deny or
-    escalate but not grant.
+    can override it, so the request opens an exception ticket at level 3, where a national
+    reviewer grants or denies it.
     """
     from escalation.service import open_ticket
 

@@ -34,7 +34,7 @@ def test_browser_precheck_sees_the_early_dotnet_exception(
     assert _status_after_submit(app, page) == "in_exception_review"
 
 
-def test_browser_precheck_sees_the_solution_stack(
+def test_browser_precheck_tells_a_partner_nothing_of_the_other_claim(
     app: Flask, world: SimpleNamespace, live_server: Any, page: Any
 ) -> None:
     from playwright.sync_api import expect
@@ -42,7 +42,10 @@ def test_browser_precheck_sees_the_solution_stack(
     submit(as_user(app, world.bob), HOOLI_HELD)
     sign_in(page, live_server.url, world.alice, PASSWORD)
     fill_registration(page, live_server.url, **HOOLI_HELD, solution_stack="all_microsoft")
-    expect(page.locator("#precheck")).to_contain_text("This registration has priority")
+    live = page.locator("#precheck")
+    expect(live).to_contain_text("Another registration on this customer may conflict")
+    expect(live).not_to_contain_text("priority")
+    # The stack the form sent decides the priority the submission then tells.
     assert _status_after_submit(app, page) == "in_conflict"
     with app.app_context():
         alice = db.session.execute(sa.select(User).where(User.email == world.alice)).scalar_one()

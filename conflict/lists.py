@@ -159,6 +159,10 @@ class _Problems:
             self.listed.extend(errors[: self.limit])
         self.full = True
 
+    def whole_line(self, number: int, message: str) -> None:
+        """Record a problem of a whole line (no one column's)."""
+        self.add([LineError(number, None, message)])
+
     def count_line(self) -> None:
         """Count one more bad line without listing it (only once the list is full)."""
         self.bad_lines += 1
@@ -287,18 +291,10 @@ def decode_csv(data: bytes, *, limit: int | None = None) -> str:
         try:
             chunk.decode("utf-8")
         except UnicodeDecodeError as exc:
-            if found.full:
-                found.count_line()
-                continue
-            found.add(
-                [
-                    LineError(
-                        number,
-                        None,
-                        f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at position"
-                        f" {exc.start + 1}); save the file as UTF-8",
-                    )
-                ]
+            found.whole_line(
+                number,
+                f"not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at position {exc.start + 1});"
+                " save the file as UTF-8",
             )
     raise found.refusal()
 
@@ -350,18 +346,10 @@ def refuse_nul_in_csv(text: str, *, limit: int | None = None) -> None:
         at = physical.find("\x00")
         if at < 0:
             continue
-        if found.full:
-            found.count_line()
-            continue
-        found.add(
-            [
-                LineError(
-                    number,
-                    None,
-                    f"contains a NUL byte at position {at + 1}; this is not a plain-text CSV"
-                    " (a spreadsheet, or UTF-16 text): save the file as CSV UTF-8",
-                )
-            ]
+        found.whole_line(
+            number,
+            f"contains a NUL byte at position {at + 1}; this is not a plain-text CSV"
+            " (a spreadsheet, or UTF-16 text): save the file as CSV UTF-8",
         )
     raise found.refusal()
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from conflict import rules
 
 # The named-account import's reader: the same words for a file that is not UTF-8 or plain text.
-from conflict.lists import ListValidationError, decode_csv, refuse_nul_in_csv
+from conflict.lists import MAX_LISTED_ERRORS, ListValidationError, decode_csv, refuse_nul_in_csv
 from conflict.schemas import RegistrationCreate, field_message, validate_dry_run
 from conflict.service import (
     conflict_policy,
@@ -300,13 +300,32 @@ def _input_from_row(row: dict[str, str]) -> tuple[CheckInput | None, list[str]]:
     return (None if problems else item), problems
 
 
+def _refuse_check_file(path: str, errors: list[tuple[int, str]]) -> NoReturn:
+    """Print a bad file's problems (the first lines' in full, as the list import does); exit 2."""
+    bad_lines = sorted({line for line, _ in errors})
+    shown = set(bad_lines[:MAX_LISTED_ERRORS])
+    listed = [(line, message) for line, message in errors if line in shown][:MAX_LISTED_ERRORS]
+    for line, message in listed:
+        click.echo(f"line {line}: {message}", err=True)
+    unlisted = len(bad_lines) - len({line for line, _ in listed})
+    if unlisted:
+        click.echo(
+            f"Only the first {len(listed)} problems are listed: {unlisted:,} more line(s) have"
+            f" errors ({len(bad_lines):,} bad lines in all).",
+            err=True,
+        )
+    click.echo(f"Nothing was checked: {len(bad_lines):,} bad line(s) in {path}.", err=True)
+    sys.exit(2)
+
+
 @click.command("check-file")
 @with_appcontext
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def check_file(path: str) -> None:
     """Print one JSON decision per CSV row (bulk dry run; stores nothing).
 
-    Every row is checked first: a file with any bad line prints every bad line and no decision.
+    Every row is checked first: a file with any bad line prints its problems (the first 200 in
+    full, then how many more lines are bad) and no decision.
     """
     from conflict.index_cache import get_index
 
@@ -322,11 +341,7 @@ def check_file(path: str) -> None:
     errors.sort(key=lambda error: error[0])
     if errors:
         sess.rollback()
-        for line, message in errors:
-            click.echo(f"line {line}: {message}", err=True)
-        bad = len({line for line, _ in errors})
-        click.echo(f"Nothing was checked: {bad} bad line(s) in {path}.", err=True)
-        sys.exit(2)
+        _refuse_check_file(path, errors)
     index = get_index(sess)
     policy = conflict_policy(active_policy(sess))
     book = load_engagement_book(sess)

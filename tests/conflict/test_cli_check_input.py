@@ -263,3 +263,25 @@ def test_a_bad_party_is_reported_once(runner: FlaskCliRunner, tmp_path: Path) ->
     result = runner.invoke(args=["check-file", str(path)])
     assert result.exit_code == 2
     assert result.stderr.count("line 2:") == 1, result.stderr
+
+
+def test_a_file_of_many_bad_lines_lists_the_first_and_counts_the_rest(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "many.csv"
+    path.write_text(
+        "customer_name,customer_domain,pc_count,workloads,party,partner_id\n"
+        + "X,,10,azure,partner,\n" * 1_000
+        + "Good Inc,,10,azure,partner,\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["check-file", str(path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len([ln for ln in lines if ln.startswith("line ")]) == 200
+    assert lines[0].startswith("line 2: customer_name:") and lines[199].startswith("line 201:")
+    assert lines[-2] == (
+        "Only the first 200 problems are listed: 800 more line(s) have errors "
+        "(1,000 bad lines in all)."
+    )
+    assert lines[-1] == f"Nothing was checked: 1,000 bad line(s) in {path}."

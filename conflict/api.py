@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any, Literal
 
 from flask import Flask, request, url_for
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from spectree import Response
 from sqlalchemy.exc import IntegrityError
 
@@ -89,6 +89,14 @@ class RegistrationQuery(BaseModel):
     submitted_to: date | None = None
     cursor: NulFreeStr | None = Field(default=None, max_length=200)
     limit: int = Field(default=50, ge=1, le=200)
+
+    @field_validator("submitted_to")
+    @classmethod
+    def _forwards(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("submitted_from")
+        if value is not None and start is not None and value < start:
+            raise ValueError("the end date is before the start date")
+        return value
 
 
 class SubmitHeaders(BaseModel):

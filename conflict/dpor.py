@@ -107,6 +107,13 @@ def designate_dpor(
             raise DporError("The partner of record must be the registering partner.", "partner_id")
         if workload not in (registration.workloads or []):
             raise DporError("The registration does not cover that workload.", "workload")
+        if registration.status in ("rejected", "withdrawn", "expired"):
+            # A designation rests on a live deal; a dead one is no evidence of the partner's work.
+            raise DporError(
+                f"This registration is {registration.status}: record the partner of record on a "
+                "registration that is still open, or from the customer page.",
+                "partner_id",
+            )
         name, key = registration.customer_name, registration.customer_key
     else:
         name = _clean_name(customer_name or "")
@@ -206,14 +213,35 @@ def record_seat_credit(
     competency = competency or WORKLOAD_COMPETENCY[workload]
     if competency not in COMPETENCIES:
         raise DporError(f"Unknown competency {competency!r}.", "competency")
+    key = customer_key_for(name)
+    evidence_ref = evidence_ref[:200]
+    # One credit per evidence record: a second press of the button, or a second person keying
+    # in the same order, must not count its seats twice. The lock makes the check hold when two
+    # arrive at once.
+    lock_key(sess, f"seats:{partner.id}:{key}:{workload}:{source}:{evidence_ref}")
+    earlier = sess.execute(
+        sa.select(SeatCredit).where(
+            SeatCredit.partner_id == partner.id,
+            SeatCredit.customer_key == key,
+            SeatCredit.workload == workload,
+            SeatCredit.source == source,
+            SeatCredit.evidence_ref == evidence_ref,
+        )
+    ).scalar_one_or_none()
+    if earlier is not None:
+        raise DporError(
+            f"These seats are already credited: {earlier.seats} seat(s) on "
+            f"{earlier.created_at:%Y-%m-%d} from the same {source} record {evidence_ref!r}.",
+            "evidence_ref",
+        )
     credit = SeatCredit(
         partner_id=partner.id,
-        customer_key=customer_key_for(name),
+        customer_key=key,
         customer_name=name,
         workload=workload,
         seats=seats,
         source=source,
-        evidence_ref=evidence_ref[:200],
+        evidence_ref=evidence_ref,
         competency=competency,
         recorded_by_id=user.id,
     )

@@ -16,7 +16,7 @@ from conflict.forms import (
     SeatCreditForm,
     choice_list,
 )
-from conflict.views import visible_registration_or_404
+from conflict.views import reviewer_territory, visible_registration_or_404
 from models import DporDesignation, Partner, Registration, User
 from models.db import session as db_session
 from web.auth import ensure_partner_may_see, role_required
@@ -138,21 +138,41 @@ def _customer_forms(name: str) -> tuple[DporForm, SeatCreditForm]:
     return dpor_form, credit_form
 
 
+def _in_reach(sess: Any, key: str, user: User) -> bool:
+    """Return True when the user may work this customer (a district reviewer: in territory)."""
+    territory = reviewer_territory(user) if user.role == "reviewer" else None
+    if territory is None:
+        return True
+    found = sess.execute(
+        sa.select(Registration.id).where(Registration.customer_key == key, territory).limit(1)
+    ).first()
+    return found is not None
+
+
+def _customer_key_in_reach_or_404(name: str) -> None:
+    key = dpor.customer_key_for(name) if len(name.strip()) >= 2 else None
+    if key and not _in_reach(db_session(), key, current_user._get_current_object()):
+        abort(404)
+
+
 def _customer_page(
     name: str, dpor_form: DporForm, credit_form: SeatCreditForm, status: int = 200
 ) -> Any:
     sess = db_session()
+    user: User = current_user._get_current_object()
     key = dpor.customer_key_for(name) if len(name.strip()) >= 2 else None
     registrations: list[Registration] = []
     history: list[Any] = []
     credits: list[Any] = []
-    if key:
+    out_of_reach = bool(key) and not _in_reach(sess, key or "", user)
+    if key and not out_of_reach:
+        territory = reviewer_territory(user) if user.role == "reviewer" else None
+        query = sa.select(Registration).where(Registration.customer_key == key)
+        if territory is not None:
+            query = query.where(territory)
         registrations = list(
             sess.execute(
-                sa.select(Registration)
-                .where(Registration.customer_key == key)
-                .order_by(Registration.submitted_at.desc(), Registration.id.desc())
-                .limit(200)
+                query.order_by(Registration.submitted_at.desc(), Registration.id.desc()).limit(200)
             ).scalars()
         )
         history = dpor.designation_history(sess, key)
@@ -174,6 +194,7 @@ def _customer_page(
         partner_names=names,
         dpor_form=dpor_form,
         credit_form=credit_form,
+        out_of_reach=out_of_reach,
         workload_labels=WORKLOAD_LABELS,
         evidence_labels=EVIDENCE_LABELS,
     )
@@ -194,6 +215,7 @@ def customer() -> Any:
 def designate_for_customer() -> Any:
     """Record a customer's partner of record for a workload from the customer page."""
     name = (request.form.get("dpor-customer_name") or "").strip()[:300]
+    _customer_key_in_reach_or_404(name)
     dpor_form, credit_form = _customer_forms(name)
     if not dpor_form.validate():
         return _customer_page(name, dpor_form, credit_form, 422)
@@ -225,6 +247,7 @@ def designate_for_customer() -> Any:
 def credit_for_customer() -> Any:
     """Credit seats on a customer's workload to a partner, from the customer page."""
     name = (request.form.get("credit-customer_name") or "").strip()[:300]
+    _customer_key_in_reach_or_404(name)
     dpor_form, credit_form = _customer_forms(name)
     if not credit_form.validate():
         return _customer_page(name, dpor_form, credit_form, 422)

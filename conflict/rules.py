@@ -361,7 +361,13 @@ def mcs_size_threshold(facts: Facts, ctx: Context, policy: Policy) -> list[Findi
         f" MCS engages only named accounts and accounts of more than {_n(policy.pc_threshold)} PCs."
     )
     exception_applies = _dotnet_exception_applies(facts, ctx, policy)
-    if exception_applies:
+    if exception_applies and _no_bid_holders(facts, ctx):
+        # The exception would apply, but the no-bid block rejects the engagement first.
+        verdict = (
+            " It would go to exception review as a high-impact early .NET engagement, but the"
+            " no-bid commitment blocks it."
+        )
+    elif exception_applies:
         verdict = " It goes to exception review as a high-impact early .NET engagement."
     else:
         verdict = " The engagement is rejected." + _why_no_exception(facts, policy)

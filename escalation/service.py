@@ -319,6 +319,10 @@ def can_work(user: User, ticket: Ticket) -> bool:
 
 def ticket_coordinator(sess: Session, ticket: Ticket) -> int | None:
     """Return the Gold technical coordinator who owns the ticket's escalations, if any."""
+    if ticket.type != TicketType.CONFLICT.value:
+        # A Gold partner's coordinator takes its conflicts, never an exception: those are
+        # judged at their level (a no-bid override only nationally), as routing does.
+        return None
     return _gold_coordinator(sess, (ticket.partner_id, ticket.other_partner_id))
 
 

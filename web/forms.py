@@ -23,9 +23,10 @@ class Form(FlaskForm):
         """Validate every field, then mark each text value the product cannot store as given."""
         ok = super().validate(extra_validators)
         for field in self:
-            if field.process_errors:
+            if field.process_errors and _was_typed(field):
                 # A value that could not be read ("12.5" for a whole number) gets that message
-                # alone, not also the range or required checks that then saw no value.
+                # alone, not also the range or required checks that then saw no value. A field
+                # left blank was read as nothing: Optional() cleared its message, and it stays so.
                 field.errors = list(field.process_errors)
             # PostgreSQL text cannot hold NUL, and SQLite would store it silently: refusing it
             # here gives both databases the same answer, beside the field, before any write.
@@ -38,6 +39,10 @@ class Form(FlaskForm):
                     field.errors = [*field.errors, one_line_message(problem)]
                     ok = False
         return ok
+
+
+def _was_typed(field: Field) -> bool:
+    return any(str(value).strip() for value in (field.raw_data or []))
 
 
 def is_single_line(field: Field) -> bool:

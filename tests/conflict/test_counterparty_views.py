@@ -19,7 +19,14 @@ from flask.testing import FlaskClient
 
 from models import ConflictFinding, Ticket
 from models.db import db
-from tests.factories import csrf_from, login, make_api_token, make_district, make_user
+from tests.factories import (
+    csrf_from,
+    login,
+    make_api_token,
+    make_district,
+    make_list,
+    make_user,
+)
 
 CLOSE = (date.today() + timedelta(days=45)).isoformat()
 PARTNER_DEAL: dict[str, Any] = {
@@ -137,7 +144,7 @@ def test_an_mcs_overlap_names_only_the_readers_own_pc_count(
 def test_mcs_reads_a_partners_deal_without_its_commercial_terms(
     client: FlaskClient, sides: SimpleNamespace
 ) -> None:
-    held, _ = _mcs_engages(client, sides)
+    held, ticket = _mcs_engages(client, sides)
     body = client.get(f"/api/v1/registrations/{held}", headers=_auth(sides.mcs)).get_json()
     assert body["customer_name"] == "Orion Foods" and body["workloads"] == ["azure", "sql_server"]
     assert (body["notes"], body["estimated_value"], body["expected_close_date"]) == (
@@ -152,6 +159,35 @@ def test_mcs_reads_a_partners_deal_without_its_commercial_terms(
     assert "CONFIDENTIAL" not in page and "777,777" not in page and CLOSE not in page
     assert "The registration is yours until it expires" not in page
     assert "shown because your engagement is in a conflict with it" in page
+    ticket_page = client.get(f"/tickets/{ticket}").get_data(as_text=True)
+    assert "777,777" not in ticket_page and CLOSE not in ticket_page
+
+
+def test_an_accounts_mcs_owner_reads_the_ticket_without_the_partners_terms(
+    app: Flask, client: FlaskClient, sides: SimpleNamespace
+) -> None:
+    with app.app_context():
+        make_list(
+            [
+                {
+                    "name": "Amcor plc",
+                    "domain": "amcor.com",
+                    "district": "northeast",
+                    "mcs_owner_email": sides.mcs_email,
+                }
+            ]
+        )
+        db.session.commit()
+    reg = _post(
+        client,
+        sides.partner,
+        PARTNER_DEAL | {"customer_name": "Amcor", "customer_domain": "amcor.com"},
+    )
+    assert reg["ticket_id"] is not None
+    login(client, sides.mcs_email)
+    page = client.get(f"/tickets/{reg['ticket_id']}").get_data(as_text=True)
+    assert "Amcor" in page and "PCs" in page
+    assert "777,777" not in page and CLOSE not in page
 
 
 def test_a_no_bid_block_opens_no_exception_ticket(
@@ -178,6 +214,9 @@ def test_a_no_bid_block_opens_no_exception_ticket(
     assert mcs["status"] == "rejected" and mcs["ticket_ids"] == []
     rules = {f["rule"]: f["severity"] for f in mcs["findings"]}
     assert rules["NO_BID_DOTNET"] == "block" and rules["DOTNET_EXCEPTION"] == "info"
+    size = next(f["message"] for f in mcs["findings"] if f["rule"] == "MCS_SIZE_THRESHOLD")
+    assert "but the no-bid commitment blocks it" in size
+    assert "It goes to exception review" not in size
     with app.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(Ticket)).scalar_one() == 0
         stored = db.session.execute(

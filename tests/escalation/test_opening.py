@@ -144,3 +144,43 @@ def test_a_no_bid_ticket_past_its_national_sla_is_marked_breached(world: dict[st
     db.session.commit()
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.level == 3 and ticket.breached is True
+
+
+def test_a_gold_partners_coordinator_cannot_take_a_no_bid_override(ctx: Flask) -> None:
+    # The coordinator takes the Gold partner's conflicts, never an exception: a level-1
+    # coordinator handed the national override could otherwise grant it.
+    from models import Partner
+    from tests.factories import make_partner
+
+    national = make_user("reviewer", level=3, districts=[])
+    coordinator = make_user("reviewer", level=1, districts=["southwest"])
+    gold = make_partner("Gold Partner Inc", points=130)
+    gold.technical_coordinator_id = coordinator.id
+    make_district("northeast", "east")
+    submit_registration(
+        db.session,
+        RegistrationCreate(
+            customer_name="Humongous Insurance", workloads=["dotnet_server"], pc_count=4500
+        ),
+        user=make_user("partner", partner_id=gold.id),
+    )
+    seller = make_user("mcs")
+    reg = submit_registration(
+        db.session,
+        RegistrationCreate(customer_name="Humongous Insurance", workloads=["azure"], pc_count=4500),
+        user=seller,
+    ).registration
+    ticket = request_override(
+        db.session, reg, user=seller, reason="The customer asked MCS to lead the .NET move."
+    )
+    assert db.session.get(Partner, gold.id) is not None and ticket.other_partner_id == gold.id
+    assert coordinator not in service.assignable(db.session, ticket)
+    assert service.assign_refusal(db.session, ticket, coordinator) is not None
+    try:
+        service.assign(db.session, ticket, assignee=coordinator, actor=national)
+    except service.NotCovered:
+        pass
+    else:
+        raise AssertionError("the coordinator was given the national override")
+    ticket.owner_id = coordinator.id  # even as its owner, the coordinator may not grant it
+    assert not service.can_decide(coordinator, ticket)

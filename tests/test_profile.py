@@ -219,8 +219,8 @@ def test_wrong_current_password_is_refused_beside_the_field_and_counted(
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422
     assert re.search(
-        r'id="current_password"[^>]*>\s*<p class="error" role="alert">That is not your current'
-        r" password.</p>",
+        r'id="current_password"[^>]*>\s*<p class="error" role="alert"'
+        r' id="current_password-error-0">That is not your current password.</p>',
         html,
     ), html
     assert _password_hash(app, people.alice_id) == before

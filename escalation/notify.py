@@ -277,11 +277,21 @@ def _release_held(sess: Session, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# How much of each held message a digest repeats: enough to act on, not the whole e-mail.
+DIGEST_ITEM_LINES = 3
+DIGEST_LINE_CHARS = 300
+
+
 def _digest_item(row: OutboxMessage) -> dict[str, Any]:
     ctx = row.context or {}
+    said = ctx.get("lines") if isinstance(ctx.get("lines"), list) else []
+    lines = [str(line)[:DIGEST_LINE_CHARS] for line in said if line][:DIGEST_ITEM_LINES]
     return {
         "subject": row.subject,
         "headline": ctx.get("headline") or row.subject,
+        # The comment, decision or finding itself: a heading alone ("New comment on ticket
+        # #14:") tells the reader nothing.
+        "lines": lines,
         "url": ctx.get("url") or "",
         "event": row.event,
         "created_at": row.created_at.isoformat(),

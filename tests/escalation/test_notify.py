@@ -26,7 +26,7 @@ def notify(user: User, n: int, template: str = "ticket_assigned") -> list[Outbox
             subject=f"Ticket {i} <assigned>",
             context={
                 "headline": f"Ticket {i} is yours",
-                "lines": [],
+                "lines": [f"Comment {i}: <check the domain>"],
                 "url": f"http://localhost/tickets/{i}",
             },
             user=user,
@@ -77,6 +77,10 @@ def test_digest_bundles_held_messages_once(ctx: Flask, smtp: SmtpServer) -> None
     text = mail[reader.email].get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Ticket 0 &lt;assigned&gt;" in html and 'href="http://localhost/tickets/2"' in html
     assert "Ticket 2 <assigned>" in text and "Ticket 2 is yours" in text
+    # What each message said, not only its heading; escaped in the HTML part.
+    assert "Comment 1: <check the domain>" in text
+    assert "Comment 1: &lt;check the domain&gt;" in html
+    assert "Profile page" in text and "ask your program" not in text
     assert mail[reader.email]["Subject"] == "ChannelGuard daily digest: 3 updates"
 
 

@@ -260,6 +260,7 @@ def _weekly_split(
     labels: Mapping[str, str],
     where: Sequence[Any] = (),
     join: Callable[[Any], Any] | None = None,
+    always: Sequence[str] = (),
 ) -> tuple[list[date], list[tuple[str, list[float]]]]:
     buckets = _weeks(now, weeks)
     start = datetime.combine(buckets[0], datetime.min.time(), tzinfo=now.tzinfo)
@@ -273,7 +274,10 @@ def _weekly_split(
     for wk, cat, n in sess.execute(stmt):
         counts[(_as_date(wk), str(cat))] += int(n)
         seen.add(str(cat))
-    names = [c for c in order if c in seen] + sorted(seen - set(order))
+    # The categories a breakdown is read by stay, counted or not, so the chart and its CSV keep
+    # their columns from one period to the next.
+    shown = seen | set(always)
+    names = [c for c in order if c in shown] + sorted(shown - set(order))
     series: list[tuple[str, list[float]]] = [
         (
             labels.get(name, name.replace("_", " ").capitalize()),
@@ -325,6 +329,7 @@ def registrations_by_tier(sess: Session, now: datetime, weeks: int) -> Chart:
         join=lambda s: s.select_from(Registration).outerjoin(
             Partner, Partner.id == Registration.partner_id
         ),
+        always=("gold", "certified", "registered", "mcs"),
     )
     return Chart(
         key="registrations_by_tier",
@@ -349,6 +354,7 @@ def registrations_by_maturity(sess: Session, now: datetime, weeks: int) -> Chart
         maturity,
         (*MATURITY_LEVELS, "not_recorded"),
         {"not_recorded": "Not recorded"},
+        always=MATURITY_LEVELS,
     )
     return Chart(
         key="registrations_by_maturity",

@@ -88,12 +88,18 @@ def test_chart_numbers(app: Flask) -> None:
         median = dashboard.build_chart(db.session, now, "resolution_time")
         assert median.series[0][1][-1] == pytest.approx(38.0, abs=0.01)  # hours: 28, 38, 48
         tiers = dashboard.build_chart(db.session, now, "registrations_by_tier", weeks=4)
+        # Every tier keeps its column, counted or not, so the CSV's columns never shift.
         assert {name: sum(v) for name, v in tiers.series} == {
             "Gold Certified": 2,
             "Certified": 1,
+            "Registered": 0,
             "MCS (direct)": 1,
         }
         assert len(tiers.categories) == 4
+        maturity = dashboard.build_chart(db.session, now, "registrations_by_maturity", weeks=4)
+        by_level = {name: sum(v) for name, v in maturity.series}
+        assert {"Basic", "Standardized", "Rationalized", "Dynamic"} <= set(by_level)
+        assert by_level["Standardized"] == 0 and by_level["Dynamic"] == 1
 
 
 def test_csv_download(app: Flask, client: FlaskClient) -> None:

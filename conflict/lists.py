@@ -1321,7 +1321,12 @@ def _open_reviews(sess: Session, now: datetime, diff: ListDiff | None) -> int:
         return 0
     start = version.effective_from or now.date()
     period = active_policy(sess).values.review_period_months
-    due_at = datetime.combine(add_months(start, period), time(), tzinfo=UTC)
+    # Due at the end of the review period the list is in now: a district added to a list in
+    # effect for longer than one period is not handed a review that is already overdue.
+    periods = 1
+    while add_months(start, period * periods) <= now.date():
+        periods += 1
+    due_at = datetime.combine(add_months(start, period * periods), time(), tzinfo=UTC)
     if diff is None:
         diff = diff_version(sess, version)
     for district in missing:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask import Flask
 
 from conflict import index_cache, lists
@@ -692,7 +693,9 @@ def test_district_reviews_open_once_per_district_and_notify(ctx: Flask) -> None:
         (version.id, "great_lakes", "open"),
         (version.id, "northeast", "open"),
     ]
-    assert reviews[0].due_at == datetime(2026, 7, 18, tzinfo=UTC)
+    # Opened now, long after the list took effect: due at the end of the period it is in now
+    # (18 January 2026, then every six months), not at a date already past.
+    assert reviews[0].due_at == datetime(2027, 1, 18, tzinfo=UTC)
     # Idempotent: the job finds nothing more to open.
     assert open_district_reviews(db.session, utcnow()) == 0
     # A district added later gets its review on the next run.
@@ -707,6 +710,14 @@ def test_district_reviews_open_once_per_district_and_notify(ctx: Flask) -> None:
         )
     ).scalars()
     assert sorted(northeast_mail) == sorted([partner_user.email, level1.email, level2.email])
+
+
+def test_a_review_opened_in_the_first_period_is_due_at_its_end(ctx: Flask) -> None:
+    districts()
+    with time_machine.travel(datetime(2026, 2, 1, 12, tzinfo=UTC), tick=False):
+        publish_rows(BASE_ROWS, effective_from=date(2026, 1, 18))
+    due = db.session.execute(sa.select(DistrictReview.due_at)).scalars().all()
+    assert due and set(due) == {datetime(2026, 7, 18, tzinfo=UTC)}
 
 
 def test_no_reviews_without_a_published_list(ctx: Flask) -> None:

@@ -70,7 +70,7 @@ def test_the_timeline_shows_routing_as_the_systems(app: Flask, client: FlaskClie
 # --- a no-bid override -----------------------------------------------------------------------
 
 
-def _blocked_engagement() -> tuple[Registration, User]:
+def _blocked_engagement(partner: User | None = None) -> tuple[Registration, User]:
     """Return an MCS engagement the no-bid commitment rejected, and its seller."""
     make_district("northeast", "east")
     submit_registration(
@@ -78,7 +78,7 @@ def _blocked_engagement() -> tuple[Registration, User]:
         RegistrationCreate(
             customer_name="Humongous Insurance", workloads=["dotnet_server"], pc_count=4500
         ),
-        user=make_user("partner"),
+        user=partner or make_user("partner"),
     )
     seller = make_user("mcs")
     reg = submit_registration(
@@ -156,20 +156,7 @@ def test_a_gold_partners_coordinator_cannot_take_a_no_bid_override(ctx: Flask) -
     coordinator = make_user("reviewer", level=1, districts=["southwest"])
     gold = make_partner("Gold Partner Inc", points=130)
     gold.technical_coordinator_id = coordinator.id
-    make_district("northeast", "east")
-    submit_registration(
-        db.session,
-        RegistrationCreate(
-            customer_name="Humongous Insurance", workloads=["dotnet_server"], pc_count=4500
-        ),
-        user=make_user("partner", partner_id=gold.id),
-    )
-    seller = make_user("mcs")
-    reg = submit_registration(
-        db.session,
-        RegistrationCreate(customer_name="Humongous Insurance", workloads=["azure"], pc_count=4500),
-        user=seller,
-    ).registration
+    reg, seller = _blocked_engagement(make_user("partner", partner_id=gold.id))
     ticket = request_override(
         db.session, reg, user=seller, reason="The customer asked MCS to lead the .NET move."
     )

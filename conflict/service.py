@@ -707,6 +707,7 @@ def registrations_json(
     ids = [r.id for r in regs if r.id is not None]
     findings: dict[int, list[ConflictFinding]] = {i: [] for i in ids}
     tickets: dict[int, list[tuple[int, str]]] = {i: [] for i in ids}
+    rows: list[Ticket] = []
     if ids:
         for f in sess.execute(
             sa.select(ConflictFinding)
@@ -714,19 +715,24 @@ def registrations_json(
             .order_by(ConflictFinding.id)
         ).scalars():
             findings[f.registration_id].append(f)
-        for reg_id, other_id, tid, status in sess.execute(
-            sa.select(
-                Ticket.registration_id, Ticket.other_registration_id, Ticket.id, Ticket.status
-            )
-            .where(sa.or_(Ticket.registration_id.in_(ids), Ticket.other_registration_id.in_(ids)))
-            .order_by(Ticket.id)
-        ).all():
+        rows = list(
+            sess.execute(
+                sa.select(Ticket)
+                .where(
+                    sa.or_(Ticket.registration_id.in_(ids), Ticket.other_registration_id.in_(ids))
+                )
+                .order_by(Ticket.id)
+            ).scalars()
+        )
+        for t in rows:
             # A ticket another registration raised against this one is this one's too: its
             # holder learns from it that the registration is contested.
-            for held in {reg_id, other_id} & tickets.keys():
-                tickets[held].append((tid, status))
+            for held in (t.registration_id, t.other_registration_id):
+                if held is not None and held in tickets:
+                    tickets[held].append((t.id or 0, t.status))
         if viewer is not None and viewer.role == "mcs":
-            _keep_what_mcs_may_see(sess, regs, viewer, findings, tickets)
+            # The same tickets decide what MCS may see: no second query for them.
+            _keep_what_mcs_may_see(regs, viewer, rows, findings, tickets)
     return [
         _registration_body(r, findings.get(r.id or 0, []), tickets.get(r.id or 0, []), viewer)
         for r in regs
@@ -734,9 +740,9 @@ def registrations_json(
 
 
 def _keep_what_mcs_may_see(
-    sess: Session,
     regs: Sequence[Registration],
     viewer: User,
+    rows: Sequence[Ticket],
     findings: dict[int, list[ConflictFinding]],
     tickets: dict[int, list[tuple[int, str]]],
 ) -> None:
@@ -746,13 +752,6 @@ def _keep_what_mcs_may_see(
     looked_in = [r.id for r in regs if r.id is not None and r.party != "mcs"]
     if not looked_in:
         return
-    rows = sess.execute(
-        sa.select(Ticket).where(
-            sa.or_(
-                Ticket.registration_id.in_(looked_in), Ticket.other_registration_id.in_(looked_in)
-            )
-        )
-    ).scalars()
     shown = {t.id for t in rows if visible_to(viewer, t)}
     for reg_id in looked_in:
         # The partner's conflicts with other partners, and its own findings, are not MCS's.

@@ -19,6 +19,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms.fields.choices import SelectChoice
 
+from conflict.service import looking_in_on_partner
 from escalation import dashboard as dash
 from escalation import service
 from escalation.forms import (
@@ -362,6 +363,8 @@ def _render_ticket(ticket: Ticket, status: int = 200, **overrides: Any) -> Any:
             needed_cover=service.needed_cover(sess, ticket) if workable and not decidable else "",
             may_comment=service.visible_to(user, ticket),
             may_see_other=staff,
+            # One rule for what MCS may read of a partner's deal, the registration page's.
+            hides_terms=lambda r: looking_in_on_partner(user, r),
             **view,
             level_names=LEVEL_NAMES,
             resolution_labels=RESOLUTION_LABELS,
